@@ -1,0 +1,3 @@
+from lenet.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,81 @@
+"""The model against the paper's shapes and the seed's parameter count, and against PyTorch."""
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lenet.inspect import LAYERS, activations, kernels
+from lenet.model import (ConvTanh, LeNet5, SubsampleAvgPool, build_model, count_parameters,
+                         init_tanh_xavier, summary)
+
+PAPER_SHAPES = {"C1": (6, 28, 28), "S2": (6, 14, 14), "C3": (16, 10, 10), "S4": (16, 5, 5),
+                "C5": (120,), "F6": (84,), "OUTPUT": (10,)}
+
+
+@pytest.mark.parametrize("variant", ["classic", "modern"])
+def test_shapes_and_parameter_count(variant):
+    model = LeNet5(variant)
+    assert model(torch.zeros(3, 1, 32, 32)).shape == (3, 10)
+    assert count_parameters(model) == 61_706  # the seed's network: 156+2416+48120+10164+850
+    rows = summary(model)
+    assert [r["layer"] for r in rows] == list(LAYERS)
+    assert {r["layer"]: r["output_shape"] for r in rows} == PAPER_SHAPES
+    assert sum(r["parameters"] for r in rows) == 61_706
+
+
+def test_classic_c1_connections_match_paper():
+    # The paper counts 122,304 connections into C1: 28*28*6*(25+1).
+    row = summary(LeNet5("classic"))[0]
+    assert row["connections"] == 122_304
+
+
+@pytest.mark.parametrize("variant", ["classic", "modern"])
+def test_activation_shapes(variant):
+    acts = activations(LeNet5(variant), torch.randn(2, 1, 32, 32))
+    assert list(acts) == list(LAYERS)
+    assert {k: tuple(v.shape[1:]) for k, v in acts.items()} == PAPER_SHAPES
+
+
+def test_blocks_match_pytorch_reference():
+    torch.manual_seed(0)
+    x = torch.randn(2, 6, 14, 14)
+    conv = ConvTanh(6, 16)
+    assert torch.allclose(conv(x), torch.tanh(F.conv2d(x, conv.conv.weight, conv.conv.bias)))
+    pool = SubsampleAvgPool()
+    manual = torch.tanh((x[..., ::2, ::2] + x[..., 1::2, ::2] + x[..., ::2, 1::2] + x[..., 1::2, 1::2]) / 4)
+    assert torch.allclose(pool(x), manual, atol=1e-6)
+
+
+def test_modern_uses_relu_and_max_pooling():
+    model = LeNet5("modern")
+    x = torch.randn(1, 1, 32, 32)
+    acts = activations(model, x)
+    assert (acts["C1"] >= 0).all() and (acts["F6"] >= 0).all()
+    assert isinstance(model.S2, nn.MaxPool2d)
+
+
+def test_init_tanh_xavier_bounds_and_zero_bias():
+    torch.manual_seed(0)
+    model = LeNet5("classic")
+    model.apply(init_tanh_xavier)
+    w = model.C5.conv.weight  # fan_in 400, fan_out 3000
+    bound = (5 / 3) * (6 / (400 + 3000)) ** 0.5
+    assert w.abs().max() <= bound and w.abs().max() > 0.9 * bound
+    assert torch.count_nonzero(model.C5.conv.bias) == 0
+
+
+def test_build_model_is_seeded_and_checks_names():
+    a, b = build_model("classic", "xavier", seed=3), build_model("classic", "xavier", seed=3)
+    assert torch.equal(a.C1.conv.weight, b.C1.conv.weight)
+    with pytest.raises(ValueError, match="variant"):
+        LeNet5("lenet7")
+    with pytest.raises(ValueError, match="init"):
+        build_model("classic", "orthogonal")
+
+
+def test_kernels():
+    model = LeNet5("classic")
+    assert kernels(model, "C1").shape == (6, 1, 5, 5)
+    assert kernels(model, "C3").shape == (16, 6, 5, 5)
+    with pytest.raises(ValueError):
+        kernels(model, "S2")
