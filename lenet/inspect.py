@@ -1,10 +1,12 @@
 """Looking inside LeNet-5: activations per layer, kernels, saliency and occlusion.
 
 Everything takes a model and a (N, 1, 32, 32) input already normalised like its training data
-(``lenet.data.preprocess_digit`` and ``load_split`` produce that).
+(``lenet.data.preprocess_digit`` and ``load_split`` produce that). Functions never change the
+model (no hooks, no ``.grad``), so one cached model can serve many viewers at once.
 """
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 
 import numpy as np
@@ -12,7 +14,7 @@ import torch
 from torch import nn
 
 __all__ = ["LAYERS", "activations", "kernels", "connection_table", "predict_one", "saliency",
-           "occlusion"]
+           "occlusion", "analyse_digit", "pick_epochs", "evolution", "time_digit_pipeline"]
 
 LAYERS = ("C1", "S2", "C3", "S4", "C5", "F6", "OUTPUT")
 
@@ -25,16 +27,16 @@ def activations(model: nn.Module, x: torch.Tensor) -> "OrderedDict[str, torch.Te
     paper variant, the negated RBF distances).
     """
     model.eval()
+    # The layers are called in turn, as LeNet5.forward does, rather than through forward hooks:
+    # hooks live on the shared model, so two viewers' passes at once would record each other's maps.
     acts: OrderedDict[str, torch.Tensor] = OrderedDict()
-    hooks = [getattr(model, name).register_forward_hook(
-        lambda _m, _i, out, name=name: acts.__setitem__(name, out)) for name in LAYERS]
-    try:
-        logits = model(x)
-    finally:
-        for h in hooks:
-            h.remove()
-    acts["C5"] = acts["C5"].flatten(1)
-    acts["OUTPUT"] = logits
+    for name in LAYERS:
+        x = getattr(model, name)(x)
+        if name == "C5":
+            x = x.flatten(1)  # (N, 120, 1, 1) -> (N, 120)
+        acts[name] = x
+    if getattr(model, "variant", None) == "paper":
+        acts["OUTPUT"] = -acts["OUTPUT"]  # forward()'s convention: logits = -RBF distance
     return acts
 
 
@@ -77,8 +79,9 @@ def saliency(model: nn.Module, x: torch.Tensor, target: int) -> np.ndarray:
     """|d logit_target / d input| (32, 32): which pixels would change this class's score most."""
     model.eval()
     x = x.detach().clone().requires_grad_(True)
-    model(x)[0, target].backward()
-    return x.grad[0, 0].abs().numpy()
+    # autograd.grad, not backward(): a model shared between viewers must not collect .grad
+    (grad,) = torch.autograd.grad(model(x)[0, target], x)
+    return grad[0, 0].abs().numpy()
 
 
 @torch.no_grad()
@@ -105,3 +108,96 @@ def occlusion(model: nn.Module, x: torch.Tensor, target: int, patch: int = 6, st
         heat[r:r + patch, c:c + patch] += d
         count[r:r + patch, c:c + patch] += 1
     return (heat / count.clamp(min=1)).numpy()
+
+
+def analyse_digit(model: nn.Module, x: torch.Tensor, target: int | None = None, patch: int = 6) -> dict:
+    """Everything the feature-map view shows for one image (1, 1, 32, 32), in one call.
+
+    ``predict_one``'s keys plus ``target`` (default: the predicted class) and its gradient
+    ``saliency`` and ``occlusion`` maps, both (32, 32).
+    """
+    result = predict_one(model, x)
+    target = result["prediction"] if target is None else int(target)
+    return {**result, "target": target, "saliency": saliency(model, x, target),
+            "occlusion": occlusion(model, x, target, patch=patch)}
+
+
+def pick_epochs(epochs: list[int], max_frames: int = 30) -> list[int]:
+    """At most ``max_frames`` epochs, evenly spread, always keeping the first and the last."""
+    epochs = sorted(epochs)
+    if len(epochs) <= max_frames:
+        return epochs
+    idx = np.linspace(0, len(epochs) - 1, max_frames).round().astype(int)
+    return [epochs[i] for i in sorted(set(idx.tolist()))]
+
+
+@torch.no_grad()
+def evolution(run, x: torch.Tensor, epochs: list[int] | None = None, max_frames: int = 30) -> dict:
+    """How C1 and C3 changed while the network learned: per stored epoch, kernels and maps of ``x``.
+
+    ``run`` is a ``lenet.runs.Run``; each epoch's checkpoint is loaded in turn (epoch 0 is the
+    untrained network). Returns ``epochs`` (list), ``skipped`` (epochs whose checkpoint could not
+    be read), ``connections`` (16, 6) and, for "C1" and "C3", ``kernels`` (E, out, in, 5, 5) and
+    ``maps`` (E, out, H, W) as numpy arrays.
+    """
+    from lenet.runs import CheckpointError
+    wanted = pick_epochs(run.epochs() if epochs is None else list(epochs), max_frames)
+    kept, skipped, table = [], [], None
+    kern: dict[str, list] = {"C1": [], "C3": []}
+    maps: dict[str, list] = {"C1": [], "C3": []}
+    for epoch in wanted:
+        try:
+            model = run.load_model(epoch)
+        except CheckpointError:
+            skipped.append(epoch)
+            continue
+        acts = activations(model, x)
+        for layer in ("C1", "C3"):
+            kern[layer].append(kernels(model, layer).numpy())
+            maps[layer].append(acts[layer][0].numpy())
+        table = connection_table(model).numpy() if table is None else table
+        kept.append(epoch)
+    out = {"epochs": kept, "skipped": skipped,
+           "connections": table if table is not None else np.ones((16, 6), bool)}
+    for layer in ("C1", "C3"):
+        out[layer] = {"kernels": np.stack(kern[layer]) if kept else np.zeros((0,)),
+                      "maps": np.stack(maps[layer]) if kept else np.zeros((0,))}
+    return out
+
+
+def _canvas_stroke(size: int = 280, width: int = 22) -> np.ndarray:
+    """A canvas-like RGBA picture of a hand-drawn 7: white strokes on black, as the drawing pad sends."""
+    from PIL import Image, ImageDraw
+    image = Image.new("RGBA", (size, size), (0, 0, 0, 255))
+    s = size / 280
+    ImageDraw.Draw(image).line([(70 * s, 60 * s), (200 * s, 62 * s), (120 * s, 230 * s)],
+                               fill=(255, 255, 255, 255), width=round(width * s), joint="curve")
+    return np.asarray(image)
+
+
+def time_digit_pipeline(model: nn.Module, n: int = 50, image: np.ndarray | None = None,
+                        normalization: str | None = None) -> dict:
+    """Server-side latency of one drawn digit: preprocessing, prediction and every layer's maps.
+
+    ``image`` defaults to a 280×280 RGBA drawing like the dashboard's canvas sends. Also times the
+    explanation (gradient saliency + occlusion) separately. Returns milliseconds: ``p50_ms``,
+    ``p95_ms``, ``max_ms``, ``explain_p50_ms``, ``explain_p95_ms``, and ``n``.
+    """
+    from lenet.data import preprocess_digit
+    image = _canvas_stroke() if image is None else image
+    norm = normalization or ("paper" if getattr(model, "variant", None) == "paper" else "mnist")
+    pipeline, explain = [], []
+    for i in range(n + 3):  # the first passes warm up allocators and caches
+        t0 = time.perf_counter()
+        digit = preprocess_digit(image, norm)
+        result = predict_one(model, digit.tensor)
+        t1 = time.perf_counter()
+        saliency(model, digit.tensor, result["prediction"])
+        occlusion(model, digit.tensor, result["prediction"])
+        t2 = time.perf_counter()
+        if i >= 3:
+            pipeline.append((t1 - t0) * 1e3)
+            explain.append((t2 - t1) * 1e3)
+    return {"n": n, "p50_ms": float(np.percentile(pipeline, 50)), "p95_ms": float(np.percentile(pipeline, 95)),
+            "max_ms": float(max(pipeline)), "explain_p50_ms": float(np.percentile(explain, 50)),
+            "explain_p95_ms": float(np.percentile(explain, 95))}

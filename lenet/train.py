@@ -253,9 +253,15 @@ def _subset(split: Split, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor
     return split.images[idx].contiguous(), split.labels[idx]
 
 
-def _diverged_message(lr: float) -> str:
-    return (f"The loss became infinite or NaN at learning rate {lr:g}: each step overshot so far "
-            f"that the weights blew up. Try a learning rate 10x smaller.")
+# Cross-entropy above this means the right class got probability below e^-100: no run that is
+# learning gets there, while tanh's saturation can keep a blown-up run finite for a long time.
+DIVERGED_LOSS = 100.0
+
+
+def _diverged_message(lr: float, loss: float) -> str:
+    what = "became NaN" if math.isnan(loss) else f"exploded to {loss:.3g}"
+    return (f"The loss {what} at learning rate {lr:g}: each step overshot so far that the "
+            f"weights blew up. Try a learning rate 10x smaller.")
 
 
 def train(config: TrainConfig, store=None, control: Control | None = None,
@@ -326,8 +332,8 @@ def train(config: TrainConfig, store=None, control: Control | None = None,
                 sched.step()
             step += 1
             loss_v = loss.item()
-            if not math.isfinite(loss_v):
-                status, message = "diverged", _diverged_message(opt.param_groups[0]["lr"])
+            if not loss_v < DIVERGED_LOSS:  # also catches NaN and inf
+                status, message = "diverged", _diverged_message(opt.param_groups[0]["lr"], loss_v)
                 break
             correct = int((logits.argmax(1) == yb).sum())
             ep_loss += loss_v * len(yb); ep_correct += correct; ep_seen += len(yb); seen_total += len(yb)

@@ -1,0 +1,168 @@
+"""Helpers for driving the dashboard in headless Chromium.
+
+Plain functions and one small class, importable from any test (``from browser_utils import ...``)
+and used by the fixtures in ``conftest.py``. The waits rely on two attributes the Streamlit
+frontend (1.67) puts on its root element, so tests never sleep for a guessed duration:
+
+* ``[data-testid="stApp"][data-test-connection-state="CONNECTED"]``: the websocket is up;
+* ``[data-testid="stApp"][data-test-script-state="notRunning"]``: the last script run finished
+  (other values: ``initial`` before the first run, ``running``, ``rerunRequested``,
+  ``stopRequested``, ``compilationError``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOT_DIR = REPO_ROOT / "tests" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",  # the test machines run as root, where Chromium's sandbox refuses to start
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+VIEWPORT = {"width": 1400, "height": 900}
+
+APP_CONNECTED = '[data-testid="stApp"][data-test-connection-state="CONNECTED"]'
+APP_IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+EXCEPTION = '[data-testid="stException"]'
+
+
+def free_port() -> int:
+    """A TCP port that was free a moment ago (the server retries if it was taken since)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class StreamlitServer:
+    """One ``streamlit run <script>`` subprocess on 127.0.0.1 and a free port.
+
+    Output goes to ``log_path`` (a file, not a pipe: a pipe nobody reads fills up and blocks
+    the server). ``LENET_RUNS_DIR`` points at ``runs_dir`` so the app never sees the user's runs.
+    """
+
+    def __init__(self, script: str | Path, runs_dir: Path, log_path: Path,
+                 env: dict[str, str] | None = None) -> None:
+        self.script = Path(script)
+        self.runs_dir = Path(runs_dir)
+        self.log_path = Path(log_path)
+        self.extra_env = dict(env or {})
+        self.process: subprocess.Popen | None = None
+        self.port: int | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def logs(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def start(self, timeout: float = 60.0, attempts: int = 3) -> "StreamlitServer":
+        """Start the server and wait for ``/_stcore/health``; raise RuntimeError with the log."""
+        for attempt in range(attempts):
+            self._spawn()
+            try:
+                self._wait_healthy(timeout)
+                return self
+            except RuntimeError:
+                self.stop()
+                # Only a lost race for the port is worth another try.
+                if "already in use" not in self.logs() or attempt == attempts - 1:
+                    raise
+        return self  # unreachable; keeps type checkers content
+
+    def _spawn(self) -> None:
+        self.port = free_port()
+        env = {**os.environ, "LENET_RUNS_DIR": str(self.runs_dir), "PYTHONUNBUFFERED": "1",
+               **self.extra_env}
+        # The interpreter running the tests (.venv/bin/python under `make test`), so the server
+        # sees exactly the packages the tests see.
+        cmd = [sys.executable, "-m", "streamlit", "run", str(self.script),
+               "--server.address", "127.0.0.1", "--server.port", str(self.port),
+               "--server.headless", "true"]
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "wb")
+        # cwd = repo root so .streamlit/config.toml applies, as under `make dashboard`.
+        self.process = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=log,
+                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        log.close()  # the child holds its own descriptor
+
+    def _wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        health = f"{self.url}/_stcore/health"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"streamlit exited with code {self.process.returncode}:\n"
+                                   f"{self.logs()}")
+            try:
+                with urllib.request.urlopen(health, timeout=2) as resp:
+                    if resp.status == 200 and resp.read().strip() == b"ok":
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.25)
+        raise RuntimeError(f"{health} did not answer 'ok' within {timeout:.0f} s:\n{self.logs()}")
+
+    def stop(self, grace: float = 10.0) -> None:
+        """SIGTERM, wait up to ``grace`` seconds, then SIGKILL."""
+        proc, self.process = self.process, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=grace)
+
+
+def wait_for_streamlit_idle(page, timeout: float = 30_000, settle_ms: int = 150) -> None:
+    """Wait until the app is connected and no script run is in progress.
+
+    ``settle_ms`` first: after a click the frontend needs a moment to send the widget change,
+    and until then the app still looks idle from the previous run.
+    """
+    if settle_ms:
+        page.wait_for_timeout(settle_ms)
+    page.wait_for_selector(APP_CONNECTED, state="attached", timeout=timeout)
+    page.wait_for_selector(APP_IDLE, state="attached", timeout=timeout)
+
+
+def open_app(page, url: str, timeout: float = 60_000) -> None:
+    """Navigate to ``url`` (base URL or a page path) and wait for its first run to finish."""
+    page.goto(url, wait_until="domcontentloaded", timeout=timeout)
+    wait_for_streamlit_idle(page, timeout=timeout, settle_ms=0)
+
+
+def assert_no_exception(page) -> None:
+    """Fail if the app shows an exception box (text included, since details are hidden)."""
+    boxes = page.locator(EXCEPTION)
+    count = boxes.count()
+    assert count == 0, f"{count} exception box(es) on the page: {boxes.all_inner_texts()!r}"
+
+
+def screenshot(page, name: str, full_page: bool = True) -> Path:
+    """Save ``tests/screenshots/<name>.png`` (git-ignored) and return its path."""
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "screenshot"
+    path = SCREENSHOT_DIR / f"{safe}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path

@@ -1,0 +1,195 @@
+"""The trainer on tiny synthetic data: control, determinism, divergence, events, the store."""
+import math
+import threading
+import time
+from dataclasses import replace
+
+import pytest
+import torch
+
+import lenet.train as train_mod
+from lenet.data import Split
+from lenet.metrics import evaluate_classification
+from lenet.model import LeNet5
+from lenet.runs import RunStore
+from lenet.train import (PRESETS, ConfigError, Control, TrainConfig, train,
+                         train_epoch_classification)
+
+
+def _synthetic_split(n: int, seed: int) -> Split:
+    """Ten classes a convnet can learn: each class lights a different horizontal band."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 10
+    images = torch.randn(n, 1, 32, 32, generator=g) * 0.3
+    for c in range(10):
+        images[labels == c, 0, 3 * c:3 * c + 3, 4:28] += 2.0
+    return Split(images.contiguous(), labels, torch.zeros(n, 28, 28, dtype=torch.uint8), "mnist")
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    data = {"train": _synthetic_split(640, 0), "test": _synthetic_split(200, 1)}
+    monkeypatch.setattr(train_mod, "load_split", lambda split, normalization="mnist": data[split])
+    return data
+
+
+CFG = TrainConfig(epochs=2, batch_size=32, lr=3e-3, log_every=2, threads=1)
+
+
+def _losses(history):
+    return [e["loss"] for e in history if e["type"] == "batch"]
+
+
+def test_learns_and_reports_events(tiny):
+    result = train(CFG)
+    kinds = [e["type"] for e in result.history]
+    assert kinds[0] == "start" and kinds[-1] == "done" and kinds.count("epoch") == 2
+    assert result.status == "finished" and result.final["test_acc"] > 90
+    losses = _losses(result.history)
+    assert losses[-1] < losses[0] / 3
+    epoch = result.final
+    assert set(epoch) >= {"train_loss", "train_acc", "test_loss", "test_acc", "test_top3", "images_per_s"}
+    ev = evaluate_classification(result.model, (tiny["test"].images, tiny["test"].labels))
+    assert ev["top1"] == pytest.approx(epoch["test_acc"])
+
+
+def test_same_seed_same_losses(tiny):
+    a, b = train(replace(CFG, epochs=1)), train(replace(CFG, epochs=1))
+    assert _losses(a.history) == _losses(b.history)
+    c = train(replace(CFG, epochs=1, seed=1))
+    assert _losses(c.history) != _losses(a.history)
+
+
+def test_overfits_one_batch(tiny):
+    result = train(replace(CFG, train_subset=16, batch_size=16, epochs=60, schedule="constant"))
+    assert result.history[-2]["train_acc"] == 100.0
+    assert _losses(result.history)[-1] < 0.05
+
+
+def test_divergence_is_reported_with_the_learning_rate(tiny):
+    result = train(replace(CFG, optimizer="sgd", lr=1e3, schedule="constant"))
+    assert result.status == "diverged"
+    assert "1000" in result.message and result.history[-1]["type"] == "diverged"
+
+
+class _Slow:
+    """on_event hook that slows batches down so a test can act between them."""
+
+    def __init__(self, control, delay=0.02):
+        self.control, self.delay, self.steps = control, delay, []
+
+    def __call__(self, event):
+        if event["type"] == "batch":
+            self.steps.append(event["step"])
+            time.sleep(self.delay)
+
+
+def _start(cfg, control, hook):
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault("r", train(cfg, control=control, on_event=hook)))
+    t.start()
+    return t, out
+
+
+def _wait_for(cond, timeout=30):
+    end = time.time() + timeout
+    while not cond():
+        assert time.time() < end, "timed out"
+        time.sleep(0.01)
+
+
+def test_pause_resume_stop(tiny):
+    control = Control()
+    hook = _Slow(control)
+    t, out = _start(replace(CFG, epochs=50, log_every=1), control, hook)
+    _wait_for(lambda: len(hook.steps) >= 3)
+    control.pause()
+    time.sleep(0.2)  # let the batch in flight finish
+    frozen = len(hook.steps)
+    time.sleep(0.5)
+    assert len(hook.steps) == frozen and control.paused
+    control.resume()
+    _wait_for(lambda: len(hook.steps) > frozen + 2)
+    control.stop()
+    at_stop = len(hook.steps)
+    t.join(10)
+    assert not t.is_alive()
+    assert len(hook.steps) <= at_stop + 1  # honoured within one batch
+    assert out["r"].status == "stopped" and out["r"].history[-1]["type"] == "stopped"
+
+
+def test_stop_while_paused(tiny):
+    control = Control()
+    hook = _Slow(control)
+    t, out = _start(replace(CFG, epochs=50, log_every=1), control, hook)
+    _wait_for(lambda: len(hook.steps) >= 2)
+    control.pause()
+    control.stop()
+    t.join(10)
+    assert out["r"].status == "stopped"
+
+
+def test_set_lr_takes_effect(tiny):
+    control = Control()
+    hook = _Slow(control, delay=0.01)
+    t, out = _start(replace(CFG, epochs=20, log_every=1), control, hook)
+    _wait_for(lambda: len(hook.steps) >= 3)
+    control.set_lr(1e-5)
+    _wait_for(lambda: len(hook.steps) >= 8)
+    control.stop()
+    t.join(10)
+    history = out["r"].history
+    change = next(e for e in history if e["type"] == "lr")
+    assert change["lr"] == 1e-5
+    after = [e for e in history if e["type"] == "batch" and e["step"] > change["step"]]
+    assert after and all(e["lr"] == 1e-5 for e in after)  # the schedule no longer overrides it
+    with pytest.raises(ValueError):
+        control.set_lr(float("nan"))
+
+
+def test_live_weights_are_a_copy(tiny):
+    control = Control()
+    result = train(replace(CFG, epochs=1), control=control)
+    state, epoch, step = control.weights()
+    assert epoch == 1
+    key = "C1.conv.weight"
+    assert torch.equal(state[key], result.model.state_dict()[key])
+    assert state[key].data_ptr() != result.model.C1.conv.weight.data_ptr()
+
+
+def test_store_gets_events_checkpoints_and_status(tiny, tmp_path):
+    store = RunStore(tmp_path)
+    result = train(replace(CFG, epochs=2), store=store)
+    run = store.get(result.run_id)
+    assert run.epochs() == [0, 1, 2]
+    assert [e["type"] for e in run.events()] == [e["type"] for e in result.history]
+    info = store.list()[0]
+    assert info.status == "finished" and info.epochs_done == 2
+    assert info.best_test_acc == pytest.approx(max(e["test_acc"] for e in result.history if e["type"] == "epoch"))
+    model = run.load_model()
+    assert torch.equal(model.OUTPUT.weight, result.model.OUTPUT.weight)
+    assert run.load_snapshot(1)["C1"]["conv.weight"].shape == (6, 1, 5, 5)
+
+
+@pytest.mark.parametrize("field,value", [("batch_size", 0), ("epochs", -1), ("variant", "lenet7"),
+                                         ("lr", float("nan")), ("optimizer", "rmsprop"),
+                                         ("recipe", "paper")])
+def test_bad_config_names_the_field(field, value):
+    with pytest.raises(ConfigError, match=field):
+        replace(TrainConfig(), **{field: value}).validate()
+
+
+def test_presets_are_valid():
+    for name, cfg in PRESETS.items():
+        cfg.validate()
+    assert {"default", "fast99", "lr-too-high", "overfit-500"} <= set(PRESETS)
+    assert PRESETS["overfit-500"].train_subset == 500
+
+
+def test_seed_train_epoch_classification(tiny):
+    model = LeNet5("classic")
+    opt = torch.optim.Adam(model.parameters(), 3e-3)
+    loader = [(tiny["train"].images[i:i + 64], tiny["train"].labels[i:i + 64]) for i in range(0, 640, 64)]
+    first = train_epoch_classification(model, loader, opt)
+    second = train_epoch_classification(model, loader, opt)
+    assert second["loss"] < first["loss"] and math.isfinite(second["top1"])
