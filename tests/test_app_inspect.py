@@ -1,0 +1,223 @@
+"""AppTest for the pages that look inside the network: Feature maps and Kernels."""
+import io
+import shutil
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from PIL import Image, ImageDraw
+from streamlit.testing.v1 import AppTest
+
+from lenet.model import build_model
+from lenet.runs import RunStore
+from lenet.train import PRESETS, TrainConfig, train
+
+ROOT = Path(__file__).resolve().parent.parent
+FEATURE_MAPS = str(ROOT / "dashboard" / "pages" / "3_Feature_maps.py")
+KERNELS = str(ROOT / "dashboard" / "pages" / "4_Kernels.py")
+sys.path.insert(0, str(ROOT / "dashboard"))  # pages import `common` and `widgets` as Streamlit does
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory):
+    """A runs folder with one trained classic run (epochs 0 and 1)."""
+    root = tmp_path_factory.mktemp("runs")
+    result = train(TrainConfig(train_subset=2000, epochs=1, log_every=5, threads=1), store=RunStore(root))
+    assert result.status == "finished"
+    return root
+
+
+@pytest.fixture
+def use_runs(monkeypatch):
+    """Point the dashboard at a runs folder; caches are cleared so its job manager sees it."""
+    def use(path):
+        monkeypatch.setenv("LENET_RUNS_DIR", str(path))
+        st.cache_resource.clear()
+        st.cache_data.clear()
+    yield use
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def png(draw=None, size=(200, 200), mode="L", background=255) -> bytes:
+    image = Image.new(mode, size, background)
+    if draw:
+        draw(ImageDraw.Draw(image))
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+SEVEN = png(lambda d: d.line([(60, 40), (140, 40), (90, 170)], fill=0, width=14))
+
+
+def texts(at) -> str:
+    return " ".join(str(e.value) for kind in ("info", "warning", "error", "success") for e in getattr(at, kind))
+
+
+def charts(at) -> list[str]:
+    return [c.key for c in at.get("plotly_chart")]
+
+
+def open_page(path=FEATURE_MAPS, **query) -> AppTest:
+    at = AppTest.from_file(path, default_timeout=90)
+    at.query_params.update(query)
+    return at.run()
+
+
+def choose_mode(at, mode: str) -> AppTest:
+    at.segmented_control[0].set_value(mode)
+    return at.run()
+
+
+# ------------------------------------------------------------------------------ Feature maps
+def test_test_image_mode_shows_prediction_and_layers(runs_dir, use_runs):
+    use_runs(runs_dir)
+    at = open_page()
+    assert not at.exception
+    assert at.metric[0].label == "The network says" and at.metric[0].value in "0123456789"
+    assert {"fm_input", "fm_top3", "fm_C1"} <= set(charts(at))
+    assert at.number_input[0].value == 0
+    assert at.query_params["sample"] in ("0", ["0"])  # a reload shows the same digit
+    for tab, chart in (("S2 · 6×14×14", "fm_S2"), ("C3 · 16×10×10", "fm_C3"), ("S4 · 16×5×5", "fm_S4"),
+                       ("C5 · F6 · OUTPUT", "fm_output"), ("Why this class?", "fm_saliency")):
+        at.session_state["fm_tab"] = tab
+        at.run()
+        assert not at.exception and chart in charts(at), tab
+    at.segmented_control(key="fm_scale").set_value("shared").run()
+    assert not at.exception
+
+
+def test_sample_link_selects_that_test_image_and_bad_links_are_ignored(runs_dir, use_runs):
+    use_runs(runs_dir)
+    at = open_page(sample="1234")
+    assert not at.exception and at.number_input[0].value == 1234
+    assert any("test image #1234" in c.value for c in at.caption)
+    for bad in ("abc", "10000", "-3"):
+        at = open_page(sample=bad)
+        assert not at.exception and at.number_input[0].value == 0
+        assert "does not exist" in texts(at), bad
+
+
+def test_random_button_and_robustness_probe(runs_dir, use_runs):
+    use_runs(runs_dir)
+    at = open_page()
+    next(s for s in at.selectbox if s.label == "Random pick from").set_value(3)
+    at.button(key=next(b.key for b in at.button if b.key.endswith("_random"))).click().run()
+    assert not at.exception
+    index = at.number_input[0].value
+    from lenet.data import load_split
+    assert int(load_split("test").labels[index]) == 3
+    rotate = next(s for s in at.slider if s.label.startswith("Rotate"))
+    rotate.set_value(45).run()
+    assert not at.exception and any("changed by the probe" in c.value for c in at.caption)
+
+
+def test_draw_mode_with_empty_canvas_asks_for_a_digit(runs_dir, use_runs):
+    use_runs(runs_dir)
+    at = choose_mode(open_page(), "Draw")
+    assert not at.exception
+    assert "Draw a digit first" in texts(at)
+    assert not at.metric  # no prediction without a digit
+
+
+def test_upload_mode_shows_preprocessing_and_prediction(runs_dir, use_runs):
+    use_runs(runs_dir)
+    at = choose_mode(open_page(), "Upload")
+    assert "Upload a picture" in texts(at)
+    at.file_uploader[0].set_value(("seven.png", SEVEN, "image/png")).run()
+    assert not at.exception
+    assert any("dark ink on light paper" in c.value for c in at.caption)
+    assert at.metric and at.metric[0].value in "0123456789"
+    assert len(at.get("image")) == 6  # the six preprocessing steps
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("empty.png", b"", "0 bytes"),
+    ("blank.png", png(), "No digit found"),
+    ("text.png", b"just some text, not a picture\n" * 10, "not a readable picture"),
+    ("cut.png", SEVEN[: len(SEVEN) // 2], "incomplete or damaged"),
+])
+def test_bad_uploads_get_a_clear_message(runs_dir, use_runs, name, data, message):
+    use_runs(runs_dir)
+    at = choose_mode(open_page(), "Upload")
+    at.file_uploader[0].set_value((name, data, "image/png")).run()
+    assert not at.exception
+    assert message in texts(at)
+    assert not at.metric
+
+
+def test_no_model_offers_quick_training_and_reports_busy(tmp_path, use_runs, monkeypatch):
+    use_runs(tmp_path / "empty")
+    at = open_page()
+    assert not at.exception and "no trained model yet" in texts(at)
+    from lenet.jobs import Busy, JobManager
+
+    def busy(self, config):
+        raise Busy("Busy: run 20990101-000000-abcdef is already training on this server's cores.")
+
+    monkeypatch.setattr(JobManager, "start", busy)
+    at.button(key="fm_quick").click().run()
+    assert not at.exception and "already training" in texts(at)
+
+
+def test_quick_training_from_the_page(tmp_path, use_runs, monkeypatch):
+    use_runs(tmp_path / "fresh")
+    monkeypatch.setitem(PRESETS, "quick", replace(PRESETS["quick"], train_subset=500, threads=1))
+    at = open_page()
+    at.button(key="fm_quick").click().run()
+    assert not at.exception
+    job = at.session_state["quick_job"]
+    from common import job_manager
+    assert job_manager().wait(job, timeout=120) == "finished"
+    at.run()  # the progress fragment now offers the trained model
+    assert "quick model is trained" in texts(at)
+    at.button(key="quick_reload").click().run()
+    assert not at.exception and at.metric[0].label == "The network says"
+
+
+def test_damaged_checkpoint_gives_its_message(runs_dir, tmp_path, use_runs):
+    run = next(p for p in runs_dir.iterdir() if p.is_dir())
+    copy = shutil.copytree(run, tmp_path / "runs" / run.name)
+    (copy / "checkpoints" / "epoch_001.pt").write_bytes(b"garbage")
+    use_runs(tmp_path / "runs")
+    at = open_page()
+    assert not at.exception
+    assert "could not be loaded" in texts(at)
+
+
+# ------------------------------------------------------------------------------ Kernels
+def test_kernels_page_shows_kernels_table_and_evolution(runs_dir, use_runs):
+    use_runs(runs_dir)
+    at = open_page(KERNELS)
+    assert not at.exception
+    assert {"kn_c1", "kn_c3", "kn_table", "kn_evo_c1", "kn_evo_c3"} <= set(charts(at))
+    assert any("Dense connections" in m.value for m in at.markdown)
+    assert any("2 stored epochs" in c.value for c in at.caption)
+
+
+def test_kernels_page_reuses_the_feature_maps_digit(runs_dir, use_runs):
+    use_runs(runs_dir)
+    at = AppTest.from_file(KERNELS, default_timeout=90)
+    from lenet.data import load_split
+    at.session_state["inspect_digit"] = {"raw28": load_split("test").raw[5].numpy(), "name": "your drawing"}
+    at.run()
+    assert not at.exception and at.toggle[0].value is True
+    assert any(c.value.startswith("your drawing") for c in at.caption)
+    at.toggle[0].set_value(False).run()
+    assert not at.exception and at.number_input(key="kn_sample").value == 0
+
+
+def test_kernels_page_with_the_paper_table(tmp_path, use_runs):
+    store = RunStore(tmp_path / "paper")
+    config = TrainConfig(variant="paper", init="paper", epochs=1)
+    run = store.create(config.__dict__)
+    for epoch in (0, 1):  # two checkpoints of the untrained network are enough to draw
+        run.save_epoch(epoch, build_model("paper", "paper", seed=epoch), None, config, None)
+    run.finish("finished")
+    use_runs(tmp_path / "paper")
+    at = open_page(KERNELS)
+    assert not at.exception
+    assert any("Table I" in m.value and "60 of the 96" in m.value for m in at.markdown)
