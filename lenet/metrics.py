@@ -5,7 +5,8 @@ goes through in well under two seconds on two cores.
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,8 @@ from torch import nn
 
 __all__ = ["topk_accuracies", "_topk_accuracies", "confusion_matrix", "per_class_accuracy",
            "evaluate_classification", "predict", "filter_predictions", "most_confused_pairs",
-           "PREDICTION_COLUMNS"]
+           "PREDICTION_COLUMNS", "prediction_summary", "Page", "paginate", "PAGE_SIZES",
+           "parse_prediction_params"]
 
 PREDICTION_COLUMNS = ["index", "label", "prediction", "correct", "confidence", "loss",
                       "top1", "top2", "top3", "p1", "p2", "p3"]
@@ -129,12 +131,13 @@ SORTS = {"index": ("index", True), "confidence": ("confidence", True), "loss": (
 def filter_predictions(df: pd.DataFrame, which: str = "all", true: Iterable[int] | None = None,
                        pred: Iterable[int] | None = None,
                        confidence: tuple[float, float] = (0.0, 1.0),
-                       sort: str = "index") -> pd.DataFrame:
+                       sort: str = "index", cell: tuple[int, int] | None = None) -> pd.DataFrame:
     """Rows of a predictions table that pass the filters, sorted.
 
     ``which`` is all | correct | misclassified; ``true``/``pred`` keep only those classes (None
-    or empty = any); ``confidence`` is an inclusive range; ``sort`` is index (ascending),
-    confidence (ascending: least sure first) or loss (descending: hardest first).
+    or empty = any); ``confidence`` is an inclusive range; ``cell`` = (true, predicted) keeps one
+    cell of the confusion matrix; ``sort`` is index (ascending), confidence (ascending: least
+    sure first) or loss (descending: hardest first).
     """
     if which not in ("all", "correct", "misclassified"):
         raise ValueError(f"unknown filter {which!r}")
@@ -147,8 +150,106 @@ def filter_predictions(df: pd.DataFrame, which: str = "all", true: Iterable[int]
         mask &= df["label"].isin(list(true)).to_numpy()
     if pred:
         mask &= df["prediction"].isin(list(pred)).to_numpy()
+    if cell is not None:
+        mask &= (df["label"].to_numpy() == cell[0]) & (df["prediction"].to_numpy() == cell[1])
     lo, hi = confidence
     conf = df["confidence"].to_numpy()
     mask &= (conf >= lo) & (conf <= hi)
     column, ascending = SORTS[sort]
     return df[mask].sort_values(column, ascending=ascending, kind="stable")
+
+
+def prediction_summary(df: pd.DataFrame, sure: float = 0.9) -> dict:
+    """Headline numbers of a predictions table: images, accuracy and top-3 accuracy (%), mistakes,
+    and how often right and wrong answers were at least ``sure`` confident (% of each group)."""
+    n = len(df)
+    top3 = (df[["top1", "top2", "top3"]].to_numpy() == df["label"].to_numpy()[:, None]).any(axis=1)
+    right = df["correct"].to_numpy()
+    confident = df["confidence"].to_numpy() >= sure
+    wrong = int((~right).sum())
+    return {"images": n, "accuracy": 100.0 * (n - wrong) / max(n, 1),
+            "top3": 100.0 * top3.sum() / max(n, 1), "misclassified": wrong,
+            "sure_right": 100.0 * confident[right].mean() if wrong < n else float("nan"),
+            "sure_wrong": 100.0 * confident[~right].mean() if wrong else float("nan")}
+
+
+# ------------------------------------------------------------- one page of a long table
+PAGE_SIZES = (20, 50, 100, 200)  # a page is drawn as one image grid; 200 is still < 0.5 s
+
+
+@dataclass(frozen=True)
+class Page:
+    """Rows ``start:stop`` of ``total``: page ``number`` (1-based) of ``pages``."""
+    number: int
+    pages: int
+    start: int
+    stop: int
+    total: int
+
+
+def paginate(total: int, page: int, size: int) -> Page:
+    """Clamp ``page`` into range, so a stale page number after a filter change shows the last page."""
+    size = max(int(size), 1)
+    pages = max(1, -(-total // size))  # ceil; an empty table still has one (empty) page
+    number = min(max(int(page), 1), pages)
+    start = (number - 1) * size
+    return Page(number, pages, start, min(start + size, total), total)
+
+
+# ------------------------------------------ the predictions view as URL query parameters
+def _ints(values: list[str], lo: int, hi: int) -> list[int] | None:
+    try:
+        out = [int(v) for v in values]
+    except ValueError:
+        return None
+    return out if all(lo <= v <= hi for v in out) else None
+
+
+def parse_prediction_params(params: Mapping[str, list[str]], n_images: int = 10_000,
+                            num_classes: int = 10) -> tuple[dict, list[str]]:
+    """Check a shared view's query parameters; return (the usable ones, notes on the rest).
+
+    ``params`` maps each name to all its values (``?true=3&true=5`` -> ["3", "5"]). Recognised:
+    show, true, pred (classes), conf (two whole percentages), sort, size, page,
+    cell ("4-9": true 4 predicted 9) and sample (a test image index). Values come back typed;
+    anything malformed is left out and named in a note, so a mistyped link still opens the page.
+    """
+    good, notes = {}, []
+    one = {
+        "show": lambda v: v if v in ("all", "correct", "misclassified") else None,
+        "sort": lambda v: v if v in SORTS else None,
+        "size": lambda v: x[0] if (x := _ints([v], 1, 10**6)) and x[0] in PAGE_SIZES else None,
+        "page": lambda v: x[0] if (x := _ints([v], 1, 10**9)) else None,
+        "sample": lambda v: x[0] if (x := _ints([v], 0, n_images - 1)) else None,
+        "cell": lambda v: tuple(x) if (x := _ints(v.split("-"), 0, num_classes - 1)) and len(x) == 2 else None,
+    }
+    for name, values in ((n, [str(v) for v in params.get(n, [])]) for n in (*one, "true", "pred", "conf")):
+        if not values:
+            continue
+        if name in ("true", "pred"):  # each class on its own: the valid ones still apply
+            ok = [v for v in values if _ints([v], 0, num_classes - 1)]
+            bad = [v for v in values if v not in ok]
+            value = sorted({int(v) for v in ok}) or None
+        elif name == "conf":
+            value, bad = _confidence_range(values), values
+        else:
+            value, bad = (one[name](values[0]) if len(values) == 1 else None), values
+        if value is not None:
+            good[name] = value
+        if value is None or (name in ("true", "pred") and bad):
+            notes.append(f"ignored {name}={'&'.join(bad)}: " + _EXPECTED[name].format(last=n_images - 1))
+    return good, notes
+
+
+def _confidence_range(values: list[str]) -> tuple[int, int] | None:
+    x = _ints(values, 0, 100)
+    return (min(x), max(x)) if x and len(x) == 2 else None  # 90&10 means the range 10..90
+
+
+_EXPECTED = {
+    "show": "expected all, correct or misclassified", "true": "expected classes 0-9",
+    "pred": "expected classes 0-9", "sort": f"expected one of {', '.join(SORTS)}",
+    "size": f"expected one of {', '.join(map(str, PAGE_SIZES))}", "page": "expected a page number",
+    "sample": "expected a test image index from 0 to {last}", "cell": "expected true-predicted, e.g. 4-9",
+    "conf": "expected two whole percentages from 0 to 100",
+}
