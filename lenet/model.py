@@ -182,6 +182,8 @@ def summary(model: LeNet5) -> list[dict]:
     Shapes come from a real forward pass on a blank 32x32 input, so the table can't drift from
     the code; the paper variant's connection counts follow the paper's definition.
     """
+    if model.variant == "paper":  # trainable subsampling and Table I: the paper's own rule
+        from lenet.paper import count_connections
     rows = []
     x = torch.zeros(1, 1, 32, 32)
     for name in ("C1", "S2", "C3", "S4", "C5", "F6", "OUTPUT"):
@@ -193,5 +195,6 @@ def summary(model: LeNet5) -> list[dict]:
         out_shape = tuple(x.shape[1:])
         rows.append({"layer": name, "kind": LAYER_KINDS[model.variant][name],
                      "output_shape": out_shape, "parameters": count_parameters(layer),
-                     "connections": _connections(name, layer, out_shape, in_shape)})
+                     "connections": _connections(name, layer, out_shape, in_shape)
+                     if model.variant != "paper" else count_connections(layer, out_shape)})
     return rows

@@ -273,7 +273,7 @@ def train(config: TrainConfig, store=None, control: Control | None = None,
     """
     cfg = config.validate()
     if cfg.recipe != "standard":
-        from lenet.paper import train_paper  # the 1998 recipe has its own loop
+        from lenet.sdlm import train_paper  # the 1998 recipe has its own loop
         return train_paper(cfg, store=store, control=control, on_event=on_event, run=run)
     configure_threads(cfg.threads)
     control = control or Control()

@@ -1,11 +1,17 @@
 """Training figures: loss and accuracy curves (live or stored) and the architecture diagram."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import plotly.graph_objects as go
 
 from lenet.plots.style import COLORS, base_layout
 
-__all__ = ["smooth", "loss_figure", "accuracy_figure", "compare_figure", "architecture_figure"]
+if TYPE_CHECKING:
+    from lenet.report import Curves
+
+__all__ = ["smooth", "loss_figure", "accuracy_figure", "compare_figure", "compare_runs_figure",
+           "architecture_figure"]
 
 
 def smooth(values: list[float], weight: float = 0.8) -> list[float]:
@@ -17,65 +23,95 @@ def smooth(values: list[float], weight: float = 0.8) -> list[float]:
     return out
 
 
+GRID = "#e5eaf1"
+
+
+def _layout(height: int, title: str) -> dict:
+    """``base_layout`` with plotly_white's look spelled out instead of named as a template
+    (assigning a named template deep-copies and validates all of it, ~35 ms a figure)."""
+    layout = base_layout(height, title)
+    layout.pop("template", None)
+    axis = dict(gridcolor=GRID, linecolor=GRID, zerolinecolor=GRID, showgrid=True, ticks="")
+    return dict(layout, plot_bgcolor="white", paper_bgcolor="white", xaxis=axis, yaxis=dict(axis))
+
+
 def _step_to_epoch(steps: list[int], steps_per_epoch: int) -> list[float]:
     return [s / steps_per_epoch for s in steps]
 
 
-def _lr_marks(fig: go.Figure, lr_changes: list[dict], steps_per_epoch: int) -> None:
-    for ch in lr_changes:
-        x = ch["step"] / steps_per_epoch
-        fig.add_vline(x=x, line_dash="dot", line_color=COLORS["muted"],
-                      annotation_text=f"lr → {ch['lr']:g}", annotation_position="top left",
-                      annotation_font_size=11)
+def _line(x, y, name: str, color: str, width: float = 2.5, hover: str = "", **extra) -> dict:
+    return dict(type="scatter", x=list(x), y=list(y), mode=extra.pop("mode", "lines"), name=name,
+                line=dict(color=color, width=width, **extra.pop("line", {})),
+                hovertemplate=hover + "<extra></extra>", **extra)
+
+
+def _live_figure(traces: list[dict], title: str, height: int, lr_changes, steps_per_epoch: int,
+                 x_max: float | None, yaxis: dict) -> go.Figure:
+    """Assemble a curve figure from plain dicts, validated by tests rather than at each call.
+
+    The Train page redraws two of these every second for every viewer, on the cores that
+    train; plotly's per-property validation costs ~35 ms a figure, building the same
+    figure unvalidated ~3 ms. ``test_plots_training`` checks each spec against validation.
+    """
+    layout = _layout(height, title)
+    marks = [ch["step"] / steps_per_epoch for ch in lr_changes]
+    if marks:
+        layout["shapes"] = [dict(type="line", x0=x, x1=x, y0=0, y1=1, xref="x", yref="paper",
+                                 line=dict(color=COLORS["muted"], dash="dot", width=1.5)) for x in marks]
+        layout["annotations"] = [dict(x=x, y=1, xref="x", yref="paper", text=f"lr → {ch['lr']:g}",
+                                      showarrow=False, xanchor="right", yanchor="top",
+                                      font=dict(size=11, color=COLORS["muted"])) for x, ch in zip(marks, lr_changes)]
+    # A fixed epoch axis and a stable uirevision: a chart polled every second neither rescales
+    # under the viewer nor forgets their zoom.
+    layout["xaxis"] = dict(layout["xaxis"], title=dict(text="epoch"), rangemode="tozero",
+                           **({"range": [0, x_max * 1.02]} if x_max else {}))
+    layout["yaxis"] = dict(layout["yaxis"], **yaxis)
+    layout["uirevision"] = "keep"
+    return go.Figure(dict(data=traces, layout=layout), _validate=False)
 
 
 def loss_figure(batches: list[dict], epochs: list[dict], steps_per_epoch: int,
-                lr_changes: list[dict] = (), height: int = 320) -> go.Figure:
-    """Batch loss (raw, faint, and smoothed) and per-epoch train/test loss against epochs."""
-    fig = go.Figure()
+                lr_changes: list[dict] = (), height: int = 320, x_max: float | None = None) -> go.Figure:
+    """Batch loss (raw, faint, and smoothed) and per-epoch test loss against epochs.
+
+    ``x_max`` (the planned number of epochs) fixes the x axis, for live charts; learning-rate
+    changes are dotted vertical lines.
+    """
+    traces = []
     if batches:
         x = _step_to_epoch([b["step"] for b in batches], steps_per_epoch)
         y = [b["loss"] for b in batches]
-        fig.add_scatter(x=x, y=y, mode="lines", name="batch loss", line=dict(color=COLORS["train"], width=1),
-                        opacity=0.25, hovertemplate="epoch %{x:.2f}<br>loss %{y:.4f}<extra></extra>")
-        fig.add_scatter(x=x, y=smooth(y), mode="lines", name="batch loss (smoothed)",
-                        line=dict(color=COLORS["train"], width=2.5),
-                        hovertemplate="epoch %{x:.2f}<br>smoothed %{y:.4f}<extra></extra>")
+        traces.append(_line(x, y, "batch loss", COLORS["train"], 1, "epoch %{x:.2f}<br>loss %{y:.4f}",
+                            opacity=0.25))
+        traces.append(_line(x, smooth(y), "batch loss (smoothed)", COLORS["train"], 2.5,
+                            "epoch %{x:.2f}<br>smoothed %{y:.4f}"))
     if epochs:
-        fig.add_scatter(x=[e["epoch"] for e in epochs], y=[e["test_loss"] for e in epochs],
-                        mode="lines+markers", name="test loss", line=dict(color=COLORS["test"], width=2.5),
-                        marker=dict(size=8), hovertemplate="epoch %{x}<br>test loss %{y:.4f}<extra></extra>")
-    _lr_marks(fig, list(lr_changes), steps_per_epoch)
-    fig.update_layout(**base_layout(height, "Loss (cross-entropy)"))
-    fig.update_xaxes(title_text="epoch", rangemode="tozero")
-    fig.update_yaxes(rangemode="tozero")
-    return fig
+        traces.append(_line([e["epoch"] for e in epochs], [e["test_loss"] for e in epochs], "test loss",
+                            COLORS["test"], 2.5, "epoch %{x}<br>test loss %{y:.4f}", mode="lines+markers",
+                            marker=dict(size=8)))
+    return _live_figure(traces, "Loss (cross-entropy)", height, list(lr_changes), steps_per_epoch, x_max,
+                        dict(rangemode="tozero"))
 
 
 def accuracy_figure(batches: list[dict], epochs: list[dict], steps_per_epoch: int,
-                    lr_changes: list[dict] = (), height: int = 320) -> go.Figure:
+                    lr_changes: list[dict] = (), height: int = 320, x_max: float | None = None) -> go.Figure:
     """Train accuracy (smoothed per batch) and test top-1 / top-3 per epoch, in percent."""
-    fig = go.Figure()
+    traces = []
     if batches:
         x = _step_to_epoch([b["step"] for b in batches], steps_per_epoch)
-        fig.add_scatter(x=x, y=smooth([b["acc"] for b in batches]), mode="lines",
-                        name="train (smoothed)", line=dict(color=COLORS["train"], width=2.5),
-                        hovertemplate="epoch %{x:.2f}<br>train %{y:.2f}%<extra></extra>")
+        traces.append(_line(x, smooth([b["acc"] for b in batches]), "train (smoothed)", COLORS["train"], 2.5,
+                            "epoch %{x:.2f}<br>train %{y:.2f}%"))
     if epochs:
         ex = [e["epoch"] for e in epochs]
-        fig.add_scatter(x=ex, y=[e["test_acc"] for e in epochs], mode="lines+markers", name="test top-1",
-                        line=dict(color=COLORS["test"], width=2.5), marker=dict(size=8),
-                        hovertemplate="epoch %{x}<br>test top-1 %{y:.2f}%<extra></extra>")
-        fig.add_scatter(x=ex, y=[e["test_top3"] for e in epochs], mode="lines+markers", name="test top-3",
-                        line=dict(color=COLORS["top3"], width=2, dash="dash"), marker=dict(size=7),
-                        hovertemplate="epoch %{x}<br>test top-3 %{y:.2f}%<extra></extra>")
-    _lr_marks(fig, list(lr_changes), steps_per_epoch)
-    fig.update_layout(**base_layout(height, "Accuracy (%)"))
-    fig.update_xaxes(title_text="epoch", rangemode="tozero")
+        traces.append(_line(ex, [e["test_acc"] for e in epochs], "test top-1", COLORS["test"], 2.5,
+                            "epoch %{x}<br>test top-1 %{y:.2f}%", mode="lines+markers", marker=dict(size=8)))
+        traces.append(_line(ex, [e["test_top3"] for e in epochs], "test top-3", COLORS["top3"], 2,
+                            "epoch %{x}<br>test top-3 %{y:.2f}%", mode="lines+markers", marker=dict(size=7),
+                            line=dict(dash="dash")))
     values = [b["acc"] for b in batches] + [e["test_acc"] for e in epochs]
     low = min(values) if values else 0
-    fig.update_yaxes(range=[max(0, min(low, 90) - 2), 100.5])
-    return fig
+    return _live_figure(traces, "Accuracy (%)", height, list(lr_changes), steps_per_epoch, x_max,
+                        dict(range=[max(0, min(low, 90) - 2), 100.5]))
 
 
 def compare_figure(series: dict[str, list[dict]], metric: str = "test_acc", height: int = 340) -> go.Figure:
@@ -92,34 +128,88 @@ def compare_figure(series: dict[str, list[dict]], metric: str = "test_acc", heig
     return fig
 
 
-def architecture_figure(rows: list[dict], height: int = 260) -> go.Figure:
-    """LeNet-5 as a row of boxes, one per layer, sized by output units, from ``summary()`` rows.
-
-    Nothing is typed by hand: shapes and parameter counts are whatever the model reports.
+def compare_runs_figure(runs: dict[str, "Curves"], metric: str = "loss", height: int = 360) -> go.Figure:
+    """Several runs overlaid, one colour each: the smoothed training curve (thin) and the test
+    value per epoch (markers). ``metric`` is "loss" or "acc"; ``runs`` maps a label to
+    ``lenet.report.Curves``. Batch-level curves make even one-epoch runs comparable.
     """
+    test_key = {"loss": "test_loss", "acc": "test_acc"}[metric]
     fig = go.Figure()
-    x = 0.0
-    units = [max(1, int(__import__("math").prod(r["output_shape"]))) for r in rows]
-    tallest = max(u ** 0.5 for u in units)
-    fig.add_shape(type="rect", x0=-1.1, x1=-0.1, y0=-0.5, y1=0.5, fillcolor="#e8eef7",
-                  line=dict(color=COLORS["muted"]))
-    fig.add_annotation(x=-0.6, y=0, text="input<br>1×32×32", showarrow=False, font=dict(size=12))
-    for r, u in zip(rows, units):
-        h = 0.25 + 0.75 * (u ** 0.5) / tallest
-        conv = r["layer"].startswith("C")
-        color = COLORS["conv"] if conv else (COLORS["pool"] if r["layer"].startswith("S") else COLORS["fc"])
-        fig.add_shape(type="rect", x0=x + 0.2, x1=x + 1.2, y0=-h, y1=h, fillcolor=color,
-                      line=dict(color="white", width=2), opacity=0.9)
-        shape = "×".join(str(s) for s in r["output_shape"])
-        fig.add_annotation(x=x + 0.7, y=0, text=f"<b>{r['layer']}</b><br>{shape}", showarrow=False,
-                           font=dict(color="white", size=12))
-        fig.add_annotation(x=x + 0.7, y=-1.12, text=f"{r['kind']}<br>{r['parameters']:,} params",
-                           showarrow=False, font=dict(size=10.5, color=COLORS["text"]))
-        fig.add_annotation(x=x + 0.2, y=0, ax=x - 0.1, ay=0, xref="x", yref="y", axref="x", ayref="y",
-                           showarrow=True, arrowhead=2, arrowsize=1, arrowcolor=COLORS["muted"], text="")
-        x += 1.4
-    fig.update_xaxes(visible=False, range=[-1.2, x + 0.1])
-    fig.update_yaxes(visible=False, range=[-1.45, 1.1])
-    fig.update_layout(height=height, margin=dict(l=5, r=5, t=5, b=5), showlegend=False,
-                      plot_bgcolor="white", paper_bgcolor="white")
+    for i, (label, c) in enumerate(runs.items()):
+        color = COLORS["cycle"][i % len(COLORS["cycle"])]
+        if c.batches:
+            fig.add_scatter(x=_step_to_epoch([b["step"] for b in c.batches], c.steps_per_epoch),
+                            y=smooth([b[metric] for b in c.batches]), mode="lines", legendgroup=label,
+                            name=f"{label} · train", line=dict(color=color, width=1.8),
+                            hovertemplate="epoch %{x:.2f}<br>train %{y:.4g}<extra>" + label + "</extra>")
+        if c.epochs:
+            fig.add_scatter(x=[e["epoch"] for e in c.epochs], y=[e[test_key] for e in c.epochs],
+                            mode="lines+markers", legendgroup=label, name=f"{label} · test",
+                            line=dict(color=color, width=2.5, dash="dot"), marker=dict(size=9, symbol="diamond"),
+                            hovertemplate="epoch %{x}<br>test %{y:.4g}<extra>" + label + "</extra>")
+    title = "Loss: train (smoothed, solid) and test (◆)" if metric == "loss" else \
+        "Accuracy %: train (smoothed, solid) and test top-1 (◆)"
+    layout = _layout(height, title)
+    # Below the plot: run labels are long, and a side legend would squeeze the curves.
+    layout["legend"] = dict(orientation="h", x=0, y=-0.22, xanchor="left", yanchor="top", font=dict(size=11))
+    layout["margin"]["b"] = 20
+    fig.update_layout(**layout)
+    fig.update_xaxes(title_text="epoch", rangemode="tozero")
+    if metric == "loss":
+        fig.update_yaxes(rangemode="tozero")
+    return fig
+
+
+def _layer_color(name: str) -> str:
+    return {"C": COLORS["conv"], "S": COLORS["pool"]}.get(name[0], COLORS["fc"])
+
+
+def architecture_figure(rows: list[dict], height: int = 270, input_shape: tuple[int, ...] = (1, 32, 32)) -> go.Figure:
+    """LeNet-5 drawn like the paper's Figure 2, from ``summary()`` rows.
+
+    A layer of feature maps is a stack of squares (side proportional to the map's size, at most
+    eight drawn, the count in the label); a fully connected layer is a bar whose height is
+    proportional to its units. Nothing is typed by hand: shapes, kinds and parameter counts are
+    whatever the model reports. Equal axis scales keep squares square at any width.
+    """
+    gap, side32, depth = 2.0, 1.5, 0.07  # column spacing, side of a 32x32 map, stack offset
+    columns = [{"layer": "INPUT", "kind": "image", "output_shape": tuple(input_shape), "parameters": None}]
+    columns += list(rows)
+    fc_max = max((r["output_shape"][0] for r in columns if len(r["output_shape"]) == 1), default=1)
+    fig = go.Figure()
+    edges = []  # (left, right) x extent of each column's drawing, for the arrows
+    for i, r in enumerate(columns):
+        cx, shape = i * gap, r["output_shape"]
+        color = "#94a3b8" if r["layer"] == "INPUT" else _layer_color(r["layer"])
+        if len(shape) == 3:  # feature maps: a stack, back to front
+            n, s = min(shape[0], 8), side32 * shape[1] / 32
+            span = (n - 1) * depth
+            x0, y0 = cx - (s + span) / 2, -(s + span) / 2
+            for k in range(n):
+                fig.add_shape(type="rect", x0=x0 + k * depth, x1=x0 + k * depth + s,
+                              y0=y0 + span - k * depth, y1=y0 + span - k * depth + s,
+                              fillcolor=color, opacity=0.95, line=dict(color="white", width=1))
+            edges.append((x0, x0 + s + span))
+            label = f"{shape[0]}@{shape[1]}×{shape[2]}"
+        else:  # units: a bar
+            h, w = max(side32 * shape[0] / fc_max, 0.15), 0.28
+            fig.add_shape(type="rect", x0=cx - w / 2, x1=cx + w / 2, y0=-h / 2, y1=h / 2,
+                          fillcolor=color, opacity=0.95, line=dict(color="white", width=1))
+            edges.append((cx - w / 2, cx + w / 2))
+            label = f"{shape[0]} units"
+        fig.add_annotation(x=cx, y=1.2, text=f"<b>{r['layer']}</b>", showarrow=False,
+                           font=dict(size=14, color=color))
+        fig.add_annotation(x=cx, y=-1.05, text=label, showarrow=False, font=dict(size=12, color=COLORS["text"]))
+        params = "" if r["parameters"] is None else f"<br>{r['parameters']:,} params"
+        kind = r["kind"].replace(" (", "<br>(").replace(" + ", "<br>+ ")  # narrow columns: wrap
+        fig.add_annotation(x=cx, y=-1.3, text=f"{kind}{params}", showarrow=False, yanchor="top",
+                           font=dict(size=11, color=COLORS["muted"]))
+    for (_, right), (left, _) in zip(edges, edges[1:]):
+        fig.add_annotation(x=left - 0.08, y=0, ax=right + 0.08, ay=0, xref="x", yref="y", axref="x", ayref="y",
+                           showarrow=True, arrowhead=2, arrowsize=1.1, arrowwidth=1.5,
+                           arrowcolor=COLORS["muted"], text="")
+    fig.update_xaxes(visible=False, range=[-1.1, (len(columns) - 1) * gap + 1.0])
+    fig.update_yaxes(visible=False, range=[-2.3, 1.4], scaleanchor="x", scaleratio=1)
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=0, b=0), showlegend=False,
+                      plot_bgcolor="white", paper_bgcolor="white", dragmode=False)
     return fig

@@ -1,0 +1,62 @@
+"""AppTest for the Paper page: with no runs, and with one small paper-fast run."""
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from lenet.runs import RunStore
+from lenet.train import PRESETS, train
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = str(ROOT / "dashboard" / "pages" / "6_Paper.py")
+sys.path.insert(0, str(ROOT / "dashboard"))  # pages import `common` as Streamlit does
+
+
+@pytest.fixture
+def use_runs(monkeypatch):
+    """Point the dashboard at a runs folder; caches are cleared so its job manager sees it."""
+    def use(path):
+        monkeypatch.setenv("LENET_RUNS_DIR", str(path))
+        st.cache_resource.clear()
+        st.cache_data.clear()
+    yield use
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def _render() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error
+    return at
+
+
+def test_paper_page_without_runs(tmp_path, use_runs):
+    use_runs(tmp_path)
+    at = _render()
+    layers = at.dataframe[0].value
+    assert list(layers["layer"]) == ["C1", "S2", "C3", "S4", "C5", "F6", "OUTPUT"]
+    assert list(layers["match"]) == ["✓"] * 6 + ["—"]
+    assert [m.value for m in at.metric][:3] == ["60,000", "60,000", "6 of 6"]
+    assert sum("no paper-variant run yet" in i.value.lower() for i in at.info) == 2
+    changes = at.dataframe[1].value.set_index("stage")
+    assert changes.loc["best stored test accuracy"].tolist() == ["—", "—", "—"]
+    assert changes.loc["parameters", "paper"] == "60,000"
+
+
+def test_paper_page_with_a_paper_fast_run(tmp_path, use_runs):
+    cfg = replace(PRESETS["paper-fast"], epochs=1, train_subset=1000, batch_size=16, threads=1)
+    result = train(cfg, store=RunStore(tmp_path))
+    assert result.status == "finished"
+    use_runs(tmp_path)
+    at = _render()
+    assert not at.info  # kernels, error and comparison all have a run to show
+    error = f"{100 - result.final['test_acc']:.2f} %"
+    assert error in [m.value for m in at.metric]
+    changes = at.dataframe[1].value.set_index("stage")
+    assert changes.loc["best stored test accuracy", "paper"].endswith("after 1 epoch")
+    assert changes.loc["best stored test accuracy", "classic"] == "—"
