@@ -60,9 +60,20 @@ test: venv data chromium
 bench: venv data
 	@$(PY) -m lenet bench --json
 
-notebook:
-	@echo "Notebooks live in notebooks/ and import the same lenet package as the dashboard."
-	@echo "Open them in any Jupyter front end (VS Code, JupyterLab) with the kernel $(PY)."
+# Jupyter is not in requirements.txt: it is large, and neither the dashboard nor the tests need it
+# (they execute the notebooks with nbclient). JupyterLab opens when .venv has it; otherwise this
+# says how to get it, or how to open the notebooks in VS Code, without downloading anything itself.
+notebook: venv data
+	@if [ -x $(VENV)/bin/jupyter-lab ]; then
+		exec $(VENV)/bin/jupyter-lab notebooks/
+	fi
+	echo "Notebooks: notebooks/train_model.ipynb (with the lenet package), notebooks/full_lenet.ipynb (self-contained)."
+	echo "Their kernel must be this project's Python, $(PY), which has torch, plotly and ipykernel."
+	echo ""
+	echo "  VS Code:    open the repository folder, open a notebook, Select Kernel > Python Environments > .venv"
+	echo "  JupyterLab: $(PY) -m pip install jupyterlab   then run   make notebook   again"
+	echo ""
+	echo "For a one-minute run (1 epoch on 10,000 images): LENET_QUICK=1 in the environment, e.g. LENET_QUICK=1 make notebook"
 
 clean:
 	rm -rf runs tests/screenshots
