@@ -38,7 +38,7 @@ class GridLayout:
     rows: int
     scale: int = 2  # 28 px digits become 56 px: readable from the back of a room, still crisp
     border: int = 3  # thick enough to read green/red on a projector
-    gap: int = 12  # room for a caption as wide as "8 → 2 · 100%"
+    gap: int = 24  # room for a caption as wide as "8 → 2 · 100%" (12 px overlapped)
     caption: int = 18  # room under each tile for "7 → 2 · 64%"
     digit: int = 28
 
@@ -151,7 +151,7 @@ def digit_grid_figure(images: np.ndarray, captions: Sequence[str], colors: np.nd
         title=dict(text=title, x=0.0, font=dict(size=15)) if title else None,
         plot_bgcolor="white", paper_bgcolor="white", dragmode=False, hovermode="closest",
         annotations=[dict(x=x, y=y + layout.tile / 2 + 1, text=c, showarrow=False, yanchor="top",
-                          font=dict(size=12, color=cc))
+                          font=dict(size=11, color=cc))
                      for (x, y), c, cc in zip(xy, captions, caption_colors)])
     fig.update_xaxes(visible=False, range=[0, layout.width], fixedrange=True)
     fig.update_yaxes(visible=False, range=[layout.height, 0], fixedrange=True)
