@@ -111,7 +111,7 @@ class JobManager:
         with self._lock:
             job = self._get(job_id)
             state = job.state
-            if state == "running" and job.control.paused:
+            if state in ("starting", "running") and job.control.paused:
                 state = "paused"
             total = job.info.get("total_steps", 0)
             step = job.batches[-1]["step"] if job.batches else 0
@@ -131,7 +131,7 @@ class JobManager:
     def jobs(self) -> list[dict]:
         """Short rows for every job this process knows, newest first."""
         with self._lock:
-            ids = sorted(self._jobs, reverse=True)
+            ids = [j.id for j in sorted(self._jobs.values(), key=lambda j: j.started, reverse=True)]
         return [{k: v for k, v in self.snapshot(i).items() if k not in ("batches", "epoch_metrics")}
                 for i in ids]
 

@@ -334,6 +334,11 @@ def train(config: TrainConfig, store=None, control: Control | None = None,
             loss_v = loss.item()
             if not loss_v < DIVERGED_LOSS:  # also catches NaN and inf
                 status, message = "diverged", _diverged_message(opt.param_groups[0]["lr"], loss_v)
+                if math.isfinite(loss_v):  # the spike itself, so the curve shows the explosion
+                    emit({"type": "batch", "epoch": epoch, "step": step, "loss": loss_v,
+                          "acc": 100.0 * float((logits.argmax(1) == yb).float().mean()),
+                          "lr": opt.param_groups[0]["lr"], "images_per_s": 0.0,
+                          "train_seconds": active_s + time.perf_counter() - win_t})
                 break
             correct = int((logits.argmax(1) == yb).sum())
             ep_loss += loss_v * len(yb); ep_correct += correct; ep_seen += len(yb); seen_total += len(yb)

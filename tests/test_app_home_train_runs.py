@@ -1,0 +1,255 @@
+"""AppTest for the dashboard's spine: Home, Train (a real tiny run, polled to the end), Runs.
+
+AppTest runs fragments inline and never fires ``run_every``, so a test polls by calling
+``at.run()`` again, as the browser's timer would.
+"""
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from lenet.runs import RunStore
+from lenet.train import PRESETS, TrainConfig, train
+
+ROOT = Path(__file__).resolve().parent.parent
+HOME = str(ROOT / "dashboard" / "Home.py")
+TRAIN = str(ROOT / "dashboard" / "pages" / "1_Train.py")
+RUNS = str(ROOT / "dashboard" / "pages" / "2_Runs.py")
+sys.path.insert(0, str(ROOT / "dashboard"))  # pages import `common` as Streamlit lets them
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch):
+    """An empty runs folder of this test's own; caches cleared so the job manager uses it."""
+    monkeypatch.setenv("LENET_RUNS_DIR", str(tmp_path))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield tmp_path
+    from common import job_manager
+    job_manager().shutdown()  # no training thread outlives its test
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """A runs folder with two short real runs (different learning rates) to list and compare."""
+    root = tmp_path_factory.mktemp("two_runs")
+    for lr in (3e-3, 3e-2):
+        result = train(TrainConfig(train_subset=1000, epochs=1, log_every=2, lr=lr, threads=1),
+                       store=RunStore(root))
+        assert result.status == "finished"
+    return root
+
+
+def texts(at) -> str:
+    return " ".join(str(e.value) for kind in ("info", "warning", "error", "success", "caption", "markdown")
+                    for e in getattr(at, kind))
+
+
+def metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def poll(at, until, timeout: float = 180.0) -> AppTest:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        at.run()
+        assert not at.exception
+        if until(at):
+            return at
+        time.sleep(0.3)
+    raise AssertionError(f"page never reached the expected state; last texts: {texts(at)}")
+
+
+# --- Home --------------------------------------------------------------------------------------
+
+def test_home_explains_lenet_and_draws_each_variant(runs_dir):
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    assert not at.exception
+    assert at.title[0].value == "LeNet-5 Lab"
+    intro = at.markdown[0].value
+    assert all(s in intro for s in ("LeCun, Bottou, Bengio and Haffner", "1998", "32×32", "0.95 %"))
+    assert "61,706 trainable parameters" in texts(at)  # the classic variant, counted from the model
+    assert "SHA-256 verified" in texts(at)
+    assert "No runs yet" in texts(at)
+    at.segmented_control(key="home_variant").set_value("modern").run()
+    assert not at.exception and "ReLU and max-pooling" in texts(at)
+    at.segmented_control(key="home_variant").set_value("paper").run()
+    assert not at.exception
+    assert "60,000 trainable parameters" in texts(at)  # the paper's own count (§II.B)
+
+
+def test_home_lists_latest_runs(two_runs, monkeypatch):
+    monkeypatch.setenv("LENET_RUNS_DIR", str(two_runs))
+    st.cache_resource.clear()
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    assert not at.exception
+    table = at.dataframe[-1].value
+    assert len(table) == 2 and set(table["status"]) == {"finished"}
+    st.cache_resource.clear()
+
+
+# --- Train -------------------------------------------------------------------------------------
+
+def test_train_page_widgets_and_lesson_presets(runs_dir):
+    at = AppTest.from_file(TRAIN, default_timeout=60).run()
+    assert not at.exception
+    assert "press **Start training**" in texts(at)
+    for key in ("cfg_variant", "cfg_optimizer", "cfg_schedule", "cfg_init"):
+        assert at.selectbox(key=key).value is not None
+    assert at.select_slider(key="cfg_lr").value == PRESETS["default"].lr
+    at.selectbox(key="lesson").set_value("overfit-500").run()
+    assert not at.exception
+    o = PRESETS["overfit-500"]
+    assert at.number_input(key="cfg_train_subset").value == o.train_subset == 500
+    assert at.select_slider(key="cfg_batch_size").value == o.batch_size
+    assert at.number_input(key="cfg_epochs").value == o.epochs
+    assert "memorising is not learning" in texts(at)
+    at.selectbox(key="lesson").set_value("lr-too-high").run()
+    assert at.select_slider(key="cfg_lr").value == 5.0 and at.selectbox(key="cfg_optimizer").value == "sgd"
+
+
+def test_train_tiny_run_to_the_end(runs_dir):
+    at = AppTest.from_file(TRAIN, default_timeout=60).run()
+    at.number_input(key="cfg_train_subset").set_value(512)
+    at.number_input(key="cfg_epochs").set_value(1)
+    at.button(key="start").click().run()
+    assert not at.exception
+    run_id = at.query_params["run"][0] if isinstance(at.query_params["run"], list) else at.query_params["run"]
+    assert RunStore.valid_id(run_id)
+    assert "Loss (smoothed)" in metrics(at)  # the live view
+    poll(at, lambda a: "Test accuracy (top-1)" in metrics(a))
+    shown = metrics(at)
+    accuracy = float(shown["Test accuracy (top-1)"].rstrip(" %"))
+    stored = RunStore(runs_dir).get(run_id).events()
+    assert accuracy == pytest.approx([e for e in stored if e["type"] == "epoch"][-1]["test_acc"], abs=0.01)
+    assert shown["Test top-3"].endswith("%") and "Finished 1 epoch" in texts(at)
+    assert len(at.get("plotly_chart")) == 2
+
+
+def test_train_second_viewer_sees_the_job_and_is_told_busy(runs_dir):
+    from common import job_manager
+    jm = job_manager()
+    job = jm.start(replace(PRESETS["default"], train_subset=2000, epochs=1, threads=1))
+    jm.control(job).pause()  # hold it active for as long as the test needs
+    try:
+        at = AppTest.from_file(TRAIN, default_timeout=60).run()
+        assert f"Running now: **{job}**" in texts(at)
+        at.button(key="start").click().run()
+        assert not at.exception
+        assert any("Busy" in w.value and "Watch it, or wait" in w.value for w in at.warning)
+        at.button(key=f"watch_{job}").click().run()
+        assert not at.exception
+        assert any(job in h.value for h in at.subheader)
+        poll(at, lambda a: "Paused" in a.get("progress")[0].proto.text, 60)  # after data loading
+        # Change the learning rate mid-run: the trainer takes it and the curves mark it.
+        at.select_slider(key=f"live_lr_{job}").set_value(0.02).run()
+        at.button(key="set_lr").click().run()
+        jm.control(job).resume()
+        poll(at, lambda a: jm.snapshot(job)["lr_changes"] or jm.snapshot(job)["state"] not in ("running",), 60)
+        assert [c["lr"] for c in jm.snapshot(job)["lr_changes"]] == [0.02]
+        at.run()
+        marks = [a["text"] for c in at.get("plotly_chart")
+                 for a in json.loads(c.proto.spec)["layout"].get("annotations", [])]
+        assert "lr → 0.02" in marks
+    finally:
+        jm.control(job).stop()
+        jm.wait(job, 60)
+
+
+def test_train_url_with_stored_or_unknown_run(two_runs, monkeypatch):
+    monkeypatch.setenv("LENET_RUNS_DIR", str(two_runs))
+    st.cache_resource.clear()
+    stored = RunStore(two_runs).list()[0].id
+    at = AppTest.from_file(TRAIN, default_timeout=60)
+    at.query_params["run"] = stored
+    at.run()
+    assert not at.exception
+    assert "Test accuracy (top-1)" in metrics(at) and len(at.get("plotly_chart")) == 2
+    for bad in ("../../etc/passwd", "20990101-000000-abcdef"):
+        at = AppTest.from_file(TRAIN, default_timeout=60)
+        at.query_params["run"] = bad
+        at.run()
+        assert not at.exception
+        assert "doesn't exist here" in texts(at) and "Start training" in texts(at)
+    st.cache_resource.clear()
+
+
+# --- Runs --------------------------------------------------------------------------------------
+
+def test_runs_page_empty(runs_dir):
+    at = AppTest.from_file(RUNS, default_timeout=60).run()
+    assert not at.exception
+    assert "No runs yet" in texts(at)
+
+
+def test_runs_page_lists_compares_and_deletes(two_runs, tmp_path, monkeypatch):
+    import shutil
+    root = tmp_path / "runs"
+    shutil.copytree(two_runs, root)  # deleting must not disturb the shared fixture
+    monkeypatch.setenv("LENET_RUNS_DIR", str(root))
+    st.cache_resource.clear()
+    ids = [i.id for i in RunStore(root).list()]
+    at = AppTest.from_file(RUNS, default_timeout=60).run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["run"]) == ids
+    assert {"status", "variant", "optimizer", "lr", "best test %", "epochs", "duration", "started"} <= set(table)
+    assert len(at.get("plotly_chart")) == 2  # the newest run is selected by default
+    assert f"**{ids[0]}** · finished" in texts(at)
+    assert at.get("download_button")
+
+    at.button(key="delete").click().run()
+    assert "for good?" in texts(at)
+    at.button(key="delete_yes").click().run()
+    assert not at.exception
+    assert [i.id for i in RunStore(root).list()] == ids[1:]
+    assert list(at.dataframe[0].value["run"]) == ids[1:]
+    st.cache_resource.clear()
+
+
+def test_runs_page_refuses_to_delete_a_running_run(runs_dir):
+    from common import job_manager
+    jm = job_manager()
+    job = jm.start(replace(PRESETS["default"], train_subset=2000, epochs=1, threads=1))
+    jm.control(job).pause()
+    try:
+        at = AppTest.from_file(RUNS, default_timeout=60).run()
+        assert not at.exception
+        assert "can't be deleted or exported" in texts(at)
+        assert not [b for b in at.button if b.key == "delete"]
+    finally:
+        jm.control(job).stop()
+        jm.wait(job, 60)
+
+
+def test_runs_page_imports_a_zip_once_and_refuses_a_bad_one(two_runs, runs_dir):
+    from lenet.archive import export_run
+    source = RunStore(two_runs)
+    data = export_run(source.get(source.list()[0].id))
+    at = AppTest.from_file(RUNS, default_timeout=60).run()
+    at.file_uploader(key="import_zip").set_value(("run.zip", data, "application/zip")).run()
+    assert not at.exception
+    assert any("Imported as run" in s.value for s in at.sidebar.success)
+    at.run()  # the uploader still holds the file: it must not be imported twice
+    assert len(RunStore(runs_dir).list()) == 1
+    assert len(at.dataframe[0].value) == 1
+    at.file_uploader(key="import_zip").set_value(("bad.zip", b"not a zip at all", "application/zip")).run()
+    assert not at.exception
+    assert any("not a zip archive" in e.value for e in at.sidebar.error)
+    assert len(RunStore(runs_dir).list()) == 1
+
+
+def test_home_without_mnist_offers_a_fetch_button(runs_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("LENET_DATA_DIR", str(tmp_path / "no-data"))
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    assert not at.exception
+    assert any("MNIST is missing" in w.value for w in at.warning)
+    assert [b.label for b in at.button] == ["Fetch MNIST now"]
+    assert not (tmp_path / "no-data").exists() or not any((tmp_path / "no-data").rglob("*-ubyte"))
