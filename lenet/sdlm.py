@@ -229,19 +229,10 @@ def train_paper(cfg, store=None, control=None, on_event: Callable[[dict], None] 
     from lenet.data import load_split
     from lenet.metrics import evaluate_classification
     from lenet.model import build_model
-    from lenet.train import Control, Result, _subset, configure_threads
+    from lenet.train import Control, Result, _subset, configure_threads, reporter
     configure_threads(cfg.threads)
     control = control or Control()
-    if run is None and store is not None:
-        run = store.create(asdict(cfg))
-    history: list[dict] = []
-
-    def emit(event: dict) -> None:
-        history.append(event)
-        if run is not None:
-            run.append(event)
-        if on_event is not None:
-            on_event(event)
+    run, history, emit = reporter(cfg, store, run, on_event)
 
     X, Y = _subset(load_split("train", "paper"), cfg.train_subset, cfg.seed)
     test = load_split("test", "paper")

@@ -264,6 +264,23 @@ def _diverged_message(lr: float, loss: float) -> str:
             f"weights blew up. Try a learning rate 10x smaller.")
 
 
+def reporter(cfg: TrainConfig, store, run, on_event):
+    """(run, history, emit) for a trainer: ``emit`` records an event in the history, the run's
+    metrics log (creating the run in ``store`` when no ``run`` is given) and ``on_event``."""
+    if run is None and store is not None:
+        run = store.create(asdict(cfg))
+    history: list[dict] = []
+
+    def emit(event: dict) -> None:
+        history.append(event)
+        if run is not None:
+            run.append(event)
+        if on_event is not None:
+            on_event(event)
+
+    return run, history, emit
+
+
 def train(config: TrainConfig, store=None, control: Control | None = None,
           on_event: Callable[[dict], None] | None = None, run=None) -> Result:
     """Train LeNet-5 as ``config`` says, reporting through ``on_event`` and a ``Run``.
@@ -277,17 +294,7 @@ def train(config: TrainConfig, store=None, control: Control | None = None,
         return train_paper(cfg, store=store, control=control, on_event=on_event, run=run)
     configure_threads(cfg.threads)
     control = control or Control()
-    if run is None and store is not None:
-        run = store.create(asdict(cfg))
-    history: list[dict] = []
-
-    def emit(event: dict) -> None:
-        history.append(event)
-        if run is not None:
-            run.append(event)
-        if on_event is not None:
-            on_event(event)
-
+    run, history, emit = reporter(cfg, store, run, on_event)
     norm = "paper" if cfg.variant == "paper" else "mnist"
     X, Y = _subset(load_split("train", norm), cfg.train_subset, cfg.seed)
     test = load_split("test", norm)

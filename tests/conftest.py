@@ -15,6 +15,7 @@ Browser fixtures (see ``browser_utils`` for the helpers they use):
 from __future__ import annotations
 
 import os
+import sys
 import shutil
 import tempfile
 from pathlib import Path
@@ -24,6 +25,7 @@ import pytest
 from browser_utils import CHROMIUM, CHROMIUM_ARGS, REPO_ROOT, VIEWPORT, StreamlitServer, screenshot
 
 _RUNS_TMP: str | None = None
+sys.path.insert(0, str(REPO_ROOT / "dashboard"))  # AppTest pages import `common` as Streamlit lets them
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -145,3 +147,18 @@ def page(browser, request: pytest.FixtureRequest):
         except Exception:  # a dead page must not hide the real failure
             pass
     context.close()
+
+
+@pytest.fixture
+def use_runs(monkeypatch):
+    """``use(path)`` points the dashboard at a runs folder for AppTest; caches are cleared so
+    the cached job manager and loaded models are rebuilt for it."""
+    import streamlit as st
+
+    def use(path):
+        monkeypatch.setenv("LENET_RUNS_DIR", str(path))
+        st.cache_resource.clear()
+        st.cache_data.clear()
+    yield use
+    st.cache_resource.clear()
+    st.cache_data.clear()

@@ -29,18 +29,6 @@ def runs_dir(tmp_path_factory):
     return root
 
 
-@pytest.fixture
-def use_runs(monkeypatch):
-    """Point the dashboard at a runs folder; caches are cleared so its job manager sees it."""
-    def use(path):
-        monkeypatch.setenv("LENET_RUNS_DIR", str(path))
-        st.cache_resource.clear()
-        st.cache_data.clear()
-    yield use
-    st.cache_resource.clear()
-    st.cache_data.clear()
-
-
 def png(draw=None, size=(200, 200), mode="L", background=255) -> bytes:
     image = Image.new(mode, size, background)
     if draw:

@@ -15,18 +15,6 @@ PAGE = str(ROOT / "dashboard" / "pages" / "6_Paper.py")
 sys.path.insert(0, str(ROOT / "dashboard"))  # pages import `common` as Streamlit does
 
 
-@pytest.fixture
-def use_runs(monkeypatch):
-    """Point the dashboard at a runs folder; caches are cleared so its job manager sees it."""
-    def use(path):
-        monkeypatch.setenv("LENET_RUNS_DIR", str(path))
-        st.cache_resource.clear()
-        st.cache_data.clear()
-    yield use
-    st.cache_resource.clear()
-    st.cache_data.clear()
-
-
 def _render() -> AppTest:
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.run()

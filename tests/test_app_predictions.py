@@ -28,17 +28,6 @@ def runs(tmp_path_factory):
     return root, result.run_id, table
 
 
-@pytest.fixture
-def use_runs(monkeypatch):
-    def use(path):
-        monkeypatch.setenv("LENET_RUNS_DIR", str(path))
-        st.cache_resource.clear()
-        st.cache_data.clear()
-    yield use
-    st.cache_resource.clear()
-    st.cache_data.clear()
-
-
 def open_page(params: dict | None = None) -> AppTest:
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.query_params.update(params or {})
