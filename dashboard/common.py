@@ -123,7 +123,7 @@ PAGES = [
     ("2_Runs.py", "Runs", ":material/folder_open:", "Every run: compare curves, export or import a zip, delete."),
     ("3_Feature_maps.py", "Feature maps", ":material/layers:", "What each layer sees in one digit, C1 to OUTPUT."),
     ("4_Kernels.py", "Kernels", ":material/grid_on:", "The learned 5×5 filters and how they evolve."),
-    ("5_Predictions.py", "Predictions", ":material/target:", "All 10,000 test digits: mistakes, confusion, your own drawing."),
+    ("5_Predictions.py", "Predictions", ":material/target:", "All 10,000 test digits: filter the mistakes, click the confusion matrix."),
     ("6_Paper.py", "Paper", ":material/description:", "The 1998 network and recipe, side by side with the paper."),
 ]
 
