@@ -21,10 +21,13 @@ LIVE = "live"  # the epoch value that means "the running job's latest weights"
 
 @st.cache_resource
 def job_manager() -> JobManager:
-    """One per server process: jobs outlive reruns, page switches and browser reloads."""
-    configure_threads(2)  # once per process: the trainer and the pages share two cores
+    """One per server process: jobs outlive reruns, page switches and browser reloads. Each
+    job trains in a worker process of its own, with a warm spare waiting for the next Start
+    (``LENET_WARM_WORKER=0`` turns the spare off)."""
+    configure_threads(2)  # once per process, for the pages' own inference
     limit = int(os.environ.get("LENET_MAX_JOBS", "1"))
-    return JobManager(RunStore(), max_jobs=limit)
+    warm = os.environ.get("LENET_WARM_WORKER", "1") != "0"
+    return JobManager(RunStore(), max_jobs=limit, isolation="process", warm=warm)
 
 
 def store() -> RunStore:

@@ -1,26 +1,86 @@
-"""Background training for a UI: jobs run ``lenet.train.train`` in threads of this process.
+"""Background training for a UI: jobs run ``lenet.train.train`` apart from the pages.
 
-A job belongs to the process, not to a page or a browser, so it survives reruns, page switches
-and reloads; any number of viewers poll ``snapshot()``. The training thread never touches the
-UI. A cap on concurrent jobs (default 1) keeps a classroom's shared cores from thrashing.
+A job belongs to the manager (one per server), not to a page or a browser, so it survives
+reruns, page switches and reloads; any number of viewers poll ``snapshot()``. The trainer
+never touches the UI. A cap on concurrent jobs (default 1) keeps a classroom's shared cores
+from thrashing.
+
+``isolation="process"`` (the dashboard's) trains in a ``python -m lenet.worker`` child: its
+own interpreter lock, so pages being drawn never hold up the trainer's Python between torch
+calls; events arrive over a pipe and commands go back the same way. ``"thread"`` trains in a
+thread of this process: no start-up cost (≈3 s to import torch and load MNIST in a child),
+for notebooks and tests.
 """
 from __future__ import annotations
 
 import atexit
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
 
+import torch
 from torch import nn
 
 from lenet.model import LeNet5
 from lenet.runs import RunStore
 from lenet.train import Control, TrainConfig, train
+from lenet.worker import RESULT
 
-__all__ = ["JobManager", "Busy"]
+__all__ = ["JobManager", "Busy", "ISOLATIONS"]
 
 ACTIVE_STATES = ("starting", "running", "paused")
+ISOLATIONS = ("process", "thread")
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
+
+
+class _RemoteControl(Control):
+    """The manager's handle on a worker process. Commands go down the worker's stdin; their
+    effect is mirrored here so a snapshot says "paused" at once. ``weights()`` reads the
+    worker's latest published file (only when it has changed)."""
+
+    def __init__(self, send: Callable[[dict], None], weights_file: Path) -> None:
+        super().__init__()
+        self._send, self._file, self._seen = send, weights_file, None
+
+    def pause(self) -> None:
+        super().pause()
+        self._send({"cmd": "pause"})
+
+    def resume(self) -> None:
+        super().resume()
+        self._send({"cmd": "resume"})
+
+    def stop(self) -> None:
+        super().stop()
+        self._send({"cmd": "stop"})
+
+    def set_lr(self, lr: float) -> None:
+        super().set_lr(lr)  # validates
+        self.take_lr()
+        self._send({"cmd": "lr", "lr": float(lr)})
+
+    def weights(self):
+        try:
+            stamp = self._file.stat().st_mtime_ns
+        except OSError:
+            return super().weights()
+        if stamp != self._seen:
+            try:
+                w = torch.load(self._file, map_location="cpu", weights_only=True)
+            except Exception:  # noqa: BLE001 - a file being replaced: keep the last good copy
+                return super().weights()
+            with self._lock:
+                self._weights, self._seen = (w["state"], w["epoch"], w["step"]), stamp
+        return super().weights()
 
 
 class Busy(RuntimeError):
@@ -39,18 +99,31 @@ class _Job:
     epochs: list[dict] = field(default_factory=list)
     lr_changes: list[dict] = field(default_factory=list)
     info: dict = field(default_factory=dict)  # the "start" event: sizes and step counts
-    thread: threading.Thread | None = None
+    thread: threading.Thread | None = None  # the trainer, or the reader of its worker's events
+    process: subprocess.Popen | None = None
 
 
 class JobManager:
     """Starts, controls and reports training jobs; every method is thread-safe."""
 
-    def __init__(self, store: RunStore | None = None, max_jobs: int = 1):
+    def __init__(self, store: RunStore | None = None, max_jobs: int = 1, isolation: str = "process",
+                 warm: bool = False):
+        """``warm`` (process isolation): keep one worker started, with torch imported and MNIST
+        loaded, waiting for the next job, so Start begins training in well under a second
+        instead of ≈3 s. It is started now and again whenever a job ends."""
+        if isolation not in ISOLATIONS:
+            raise ValueError(f"isolation must be one of {ISOLATIONS}, got {isolation!r}")
         self.store = store or RunStore()
         self.max_jobs = max_jobs
+        self.isolation = isolation
+        self.warm = warm and isolation == "process"
+        self._spare: subprocess.Popen | None = None
+        self._closed = False
         self._jobs: dict[str, _Job] = {}
         self._lock = threading.Lock()
         atexit.register(self.shutdown)  # a thread still inside torch at exit aborts the process
+        if self.warm:
+            self._spare = self._popen()
 
     def start(self, config: TrainConfig) -> str:
         """Start a job and return its id (= its run id); ``Busy`` when the cap is reached."""
@@ -62,27 +135,85 @@ class JobManager:
                            f"Watch it, or wait until it finishes.")
             run = self.store.create(asdict(config))
             job = _Job(run.id, config, Control(), time.time())
+            if self.isolation == "process":
+                job.control = self._spawn(job, run)
             self._jobs[job.id] = job
-        job.thread = threading.Thread(target=self._work, args=(job, run), name=f"train-{job.id}",
-                                      daemon=True)
+        target = self._read if self.isolation == "process" else self._work
+        job.thread = threading.Thread(target=target, args=(job, run), name=f"train-{job.id}", daemon=True)
         job.thread.start()
         return job.id
 
+    def _on_event(self, job: _Job, event: dict) -> None:
+        with self._lock:
+            kind = event["type"]
+            if kind == "batch":
+                job.batches.append(event)
+            elif kind == "epoch":
+                job.epochs.append(event)
+            elif kind == "lr":
+                job.lr_changes.append(event)
+            elif kind == "start":
+                job.info = event
+                job.state = "running"
+
+    @staticmethod
+    def _popen(preload: bool = True) -> subprocess.Popen:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            p for p in (_PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if p))
+        return subprocess.Popen([sys.executable, "-m", "lenet.worker", *(["--preload"] if preload else [])],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8",
+                                bufsize=1, env=env, cwd=_PACKAGE_ROOT)
+
+    def _spawn(self, job: _Job, run) -> _RemoteControl:
+        """Hand ``job`` to the spare worker, or to a new one (see ``lenet.worker``)."""
+        spare, self._spare = self._spare, None
+        job.process = spare if spare is not None and spare.poll() is None else self._popen(preload=False)
+        folder = Path(tempfile.mkdtemp(prefix=f"lenet-job-{job.id}-"))
+        pipe, lock = job.process.stdin, threading.Lock()
+
+        def send(msg: dict) -> None:
+            with lock:
+                try:
+                    pipe.write(json.dumps(msg) + "\n")
+                    pipe.flush()
+                except (OSError, ValueError):  # the worker has ended; nothing left to command
+                    pass
+        send({"config": asdict(job.config), "runs_dir": str(self.store.root.resolve()),
+              "run_id": run.id, "weights": str(folder / "weights.pt")})
+        return _RemoteControl(send, folder / "weights.pt")
+
+    def _read(self, job: _Job, run) -> None:
+        """Follow a worker's events until it ends; a worker that dies is reported, not lost."""
+        proc, result = job.process, None
+        for line in proc.stdout:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("type") == RESULT:
+                result = event
+            else:
+                self._on_event(job, event)
+        code = proc.wait()
+        job.control.weights()  # keep the final weights in memory, then drop the worker's folder
+        shutil.rmtree(job.control._file.parent, ignore_errors=True)
+        if result is None:
+            state = "failed"
+            message = f"The training process ended unexpectedly (exit code {code}); finished epochs are kept."
+            if run.status().get("state") == "running":
+                run.finish(state, message)
+        else:
+            state, message = result["status"], result["message"]
+        run.release()
+        proc.stdin.close()
+        with self._lock:
+            job.state, job.message = state, message
+            if self.warm and self._spare is None and not self._closed:
+                self._spare = self._popen()  # the next Start won't wait for imports
+
     def _work(self, job: _Job, run) -> None:
-        def on_event(event: dict) -> None:
-            with self._lock:
-                kind = event["type"]
-                if kind == "batch":
-                    job.batches.append(event)
-                elif kind == "epoch":
-                    job.epochs.append(event)
-                elif kind == "lr":
-                    job.lr_changes.append(event)
-                elif kind == "start":
-                    job.info = event
-                    job.state = "running"
         try:
-            result = train(job.config, control=job.control, on_event=on_event, run=run)
+            result = train(job.config, control=job.control, on_event=lambda e: self._on_event(job, e), run=run)
             state, message = result.status, result.message
         except Exception as e:  # the UI shows the reason; the traceback goes to the log
             traceback.print_exc()
@@ -151,18 +282,31 @@ class JobManager:
         return model.eval(), epoch, step
 
     def wait(self, job_id: str, timeout: float | None = None) -> str:
-        """Block until the job ends (for scripts and tests); return its final state."""
+        """Block until the job ends or ``timeout`` passes (scripts, tests); return its state."""
         thread = self._get(job_id).thread
         if thread is not None:
             thread.join(timeout)
         return self.snapshot(job_id)["state"]
 
     def shutdown(self, timeout: float = 30.0) -> None:
-        """Stop every job and join its thread (called at interpreter exit)."""
+        """Stop every job and wait for it (called at interpreter exit); a worker process that
+        doesn't stop in time is killed, and its run is then reported as failed."""
         with self._lock:
-            jobs = list(self._jobs.values())
+            jobs, spare, self._spare, self._closed = list(self._jobs.values()), self._spare, None, True
+        if spare is not None and spare.poll() is None:
+            spare.stdin.close()  # an unused spare exits when its input ends
         for job in jobs:
             job.control.stop()
+        deadline = time.monotonic() + timeout
         for job in jobs:
             if job.thread is not None and job.thread.is_alive():
-                job.thread.join(timeout)
+                job.thread.join(max(deadline - time.monotonic(), 0.1))
+            if job.process is not None and job.process.poll() is None:
+                job.process.kill()
+                if job.thread is not None:
+                    job.thread.join(5)
+        if spare is not None:
+            try:
+                spare.wait(5)
+            except subprocess.TimeoutExpired:
+                spare.kill()

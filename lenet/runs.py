@@ -116,6 +116,11 @@ class Run:
         if self._log is not None:
             self._log.close()
             self._log = None
+        self.release()
+
+    def release(self) -> None:
+        """This process stops vouching that the run is being written (another process that
+        trained it has finished it, or died)."""
         _ACTIVE.discard(str(self.path.resolve()))
 
     # -- reading ---------------------------------------------------------------------------

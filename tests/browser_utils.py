@@ -92,7 +92,7 @@ class StreamlitServer:
     def _spawn(self) -> None:
         self.port = free_port()
         env = {**os.environ, "LENET_RUNS_DIR": str(self.runs_dir), "PYTHONUNBUFFERED": "1",
-               **self.extra_env}
+               "LENET_WARM_WORKER": "1", **self.extra_env}  # the server as `make dashboard` runs it
         # The interpreter running the tests (.venv/bin/python under `make test`), so the server
         # sees exactly the packages the tests see.
         cmd = [sys.executable, "-m", "streamlit", "run", str(self.script),

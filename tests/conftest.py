@@ -36,6 +36,9 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["LENET_RUNS_DIR"] = _RUNS_TMP
     # MNIST stays the repo's data/ (fetched once by `make data`); an explicit setting wins.
     os.environ.setdefault("LENET_DATA_DIR", str(REPO_ROOT / "data"))
+    # AppTests build a fresh job manager per test: a warm spare worker each would pile up.
+    # tests/test_jobs.py covers the spare; servers started by browser tests keep the default.
+    os.environ["LENET_WARM_WORKER"] = "0"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -152,7 +152,7 @@ def test_train_second_viewer_sees_the_job_and_is_told_busy(runs_dir):
         at.select_slider(key=f"live_lr_{job}").set_value(0.02).run()
         at.button(key="set_lr").click().run()
         jm.control(job).resume()
-        poll(at, lambda a: jm.snapshot(job)["lr_changes"] or jm.snapshot(job)["state"] not in ("running",), 60)
+        poll(at, lambda a: jm.snapshot(job)["lr_changes"] or jm.snapshot(job)["state"] not in ("starting", "running"), 60)
         assert [c["lr"] for c in jm.snapshot(job)["lr_changes"]] == [0.02]
         at.run()
         marks = [a["text"] for c in at.get("plotly_chart")
