@@ -1,7 +1,7 @@
 """What watching costs: training speed behind the dashboard's Train page vs the CLI alone.
 
-The dashboard trains in a thread of the Streamlit server while the page polls a snapshot once a
-second and redraws two charts, all on the same cores. This runs the same configuration twice:
+The dashboard trains in a worker process of the Streamlit server while the page polls a snapshot
+once a second and redraws two charts, all on the same cores. This runs the same configuration twice:
 ``python -m lenet train --json`` on its own, then from the Train page of a real server driven by
 headless Chromium, which keeps the page open (polling) until the run ends. Both speeds are the
 trainer's own ``images_per_s`` (paused and evaluation time excluded), the dashboard's read from
