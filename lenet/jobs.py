@@ -49,7 +49,7 @@ class _RemoteControl(Control):
 
     def __init__(self, send: Callable[[dict], None], weights_file: Path) -> None:
         super().__init__()
-        self._send, self._file, self._seen = send, weights_file, None
+        self._send, self.file, self._seen = send, weights_file, None
 
     def pause(self) -> None:
         super().pause()
@@ -70,12 +70,12 @@ class _RemoteControl(Control):
 
     def weights(self):
         try:
-            stamp = self._file.stat().st_mtime_ns
+            stamp = self.file.stat().st_mtime_ns
         except OSError:
             return super().weights()
         if stamp != self._seen:
             try:
-                w = torch.load(self._file, map_location="cpu", weights_only=True)
+                w = torch.load(self.file, map_location="cpu", weights_only=True)
             except Exception:  # noqa: BLE001 - a file being replaced: keep the last good copy
                 return super().weights()
             with self._lock:
@@ -196,7 +196,7 @@ class JobManager:
                 self._on_event(job, event)
         code = proc.wait()
         job.control.weights()  # keep the final weights in memory, then drop the worker's folder
-        shutil.rmtree(job.control._file.parent, ignore_errors=True)
+        shutil.rmtree(job.control.file.parent, ignore_errors=True)
         if result is None:
             state = "failed"
             message = f"The training process ended unexpectedly (exit code {code}); finished epochs are kept."
@@ -205,7 +205,10 @@ class JobManager:
         else:
             state, message = result["status"], result["message"]
         run.release()
-        proc.stdin.close()
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
         with self._lock:
             job.state, job.message = state, message
             if self.warm and self._spare is None and not self._closed:
