@@ -118,6 +118,21 @@ def bench_inference(n: int = 300) -> dict:
     return {"n": n, "p50_ms": round(statistics.median(times), 3), "p95_ms": round(times[int(0.95 * n)], 3)}
 
 
+def bench_paper(recipe: str = "paper", distort: bool = False) -> dict:
+    """``python -m lenet train --preset <recipe> [--distort]``: 20 SDLM passes, whole process;
+    test error against the paper's (0.95 %, 0.8 % with distortions). Minutes, so opt-in."""
+    args = ["-m", "lenet", "train", "--preset", recipe, "--no-store", "--json", *(["--distort"] * distort)]
+    wall, rss, out = _child(args)
+    summary = _last_json(out)
+    return {"recipe": recipe, "distort": distort, "passes": summary["epochs"],
+            "test_error_pct": round(100 - summary["test_accuracy"], 2),
+            "paper_test_error_pct": 0.8 if distort else 0.95, "wall_min": round(wall / 60, 2),
+            "train_s": summary["train_seconds"], "peak_rss_mb": rss}
+
+
+PAPER_BENCHMARKS = {"paper": lambda: bench_paper("paper"), "paper_fast": lambda: bench_paper("paper-fast"),
+                    "paper_distort": lambda: bench_paper("paper", distort=True)}
+
 BENCHMARKS = {"epoch": bench_epoch, "overhead": bench_loop_overhead, "fast99": bench_fast99,
               "inference": bench_inference}
 
@@ -135,13 +150,15 @@ def _optional() -> dict:
     return found
 
 
-def run_benchmarks(only: list[str] | None = None, dashboard: bool = False) -> dict:
+def run_benchmarks(only: list[str] | None = None, dashboard: bool = False, paper: bool = False) -> dict:
     from lenet.train import configure_threads
     configure_threads(2)
     table = dict(BENCHMARKS, **_optional())
     if dashboard:
         from lenet.bench_dashboard import bench_dashboard
         table["dashboard"] = bench_dashboard
+    if paper:
+        table.update(PAPER_BENCHMARKS)
     unknown = set(only or ()) - set(table)
     if unknown:
         raise SystemExit(f"python -m lenet bench: error: unknown benchmark(s) {', '.join(sorted(unknown))}; "

@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true")
     b.add_argument("--only", default=None, help="comma-separated subset of benchmarks")
     b.add_argument("--dashboard", action="store_true", help="also measure training behind the dashboard")
+    b.add_argument("--paper", action="store_true",
+                   help="also run the 1998 recipes end to end (paper, paper-fast, paper with distortions; ~30 min)")
     return parser
 
 
@@ -181,7 +183,8 @@ def _cmd_runs(args) -> int:
 
 def _cmd_bench(args) -> int:
     from lenet.bench import run_benchmarks
-    results = run_benchmarks(only=args.only.split(",") if args.only else None, dashboard=args.dashboard)
+    results = run_benchmarks(only=args.only.split(",") if args.only else None, dashboard=args.dashboard,
+                             paper=args.paper)
     print(json.dumps(results, indent=None if args.json else 2))
     return 0
 

@@ -167,6 +167,9 @@ def test_eta_schedule():
     assert {p: eta_for_pass(p) for p in expected} == expected
     with pytest.raises(ValueError):
         eta_for_pass(0)
+    # the recipes' η: the paper's, scaled down in the first two passes more than later
+    scaled = {p: sdlm.recipe_eta(p) / eta_for_pass(p) for p in expected}
+    assert scaled == {p: pytest.approx(0.05 if p <= 2 else 0.3) for p in expected}
 
 
 def test_init_bounds_are_2_4_over_fan_in():
@@ -267,7 +270,7 @@ def test_batched_sdlm_lowers_the_loss_on_real_mnist():
     with torch.no_grad():
         before = mle_loss(-net(images), targets).item()
     gen = torch.Generator().manual_seed(0)
-    opt = SDLM(net.parameters(), lr=sdlm.ETA_SCALE * eta_for_pass(1))
+    opt = SDLM(net.parameters(), lr=sdlm.recipe_eta(1))
     for _ in range(2):
         opt.estimate_hessian(net, images[:500])
         train_pass_batched(net, opt, images, targets, torch.randperm(2000, generator=gen),
@@ -303,10 +306,10 @@ def test_train_paper_fast_events_store_and_learning(tmp_path):
     assert "batch" in types[:first_epoch] and "batch" in types[first_epoch + 1:]
     start = seen[0]
     assert start["train_images"] == 2000 and start["steps_per_epoch"] == 125
-    assert start["lr"] == pytest.approx(sdlm.ETA_SCALE * 5e-4)
+    assert start["lr"] == pytest.approx(0.05 * 5e-4)
     batches = [e for e in seen if e["type"] == "batch"]
     assert {"epoch", "step", "loss", "acc", "lr", "images_per_s", "train_seconds"} <= set(batches[0])
-    assert batches[-1]["loss"] < 0.5 * batches[0]["loss"]  # MLE penalty of the right class
+    assert batches[-1]["loss"] < 0.5 * batches[0]["loss"]  # the MAP criterion (eq. 9)
     final = result.final
     assert final["step"] == 250 and final["test_acc"] > 70 and final["train_acc"] > 70
     assert {"train_loss", "test_loss", "test_top3", "lr", "images_per_s"} <= set(final)
@@ -375,6 +378,8 @@ def test_best_runs_picks_the_best_per_variant():
     from lenet.runs import RunInfo
     infos = [RunInfo("a", "finished", "paper", best_test_acc=97.0),
              RunInfo("b", "finished", "paper", best_test_acc=98.5),
-             RunInfo("c", "running", "classic"), RunInfo("d", "finished", "other", best_test_acc=99.0)]
+             RunInfo("c", "running", "classic"), RunInfo("d", "finished", "other", best_test_acc=99.0),
+             RunInfo("e", "finished", "paper", config={"distort": True}, best_test_acc=99.3)]
     best = paper.best_runs(infos)
     assert best["paper"].id == "b" and best["classic"] is None and best["modern"] is None
+    assert paper.best_runs(infos, distorted=True)["paper"].id == "e"  # compared with 0.8 %, apart
