@@ -109,9 +109,13 @@ def distort(images: Tensor, generator: torch.Generator | None = None, shift: flo
     theta = torch.zeros(n, 2, 3)  # maps output to input coordinates, hence the inverses
     theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 1] = 1 / (s * q), sh, q / s
     theta[:, 0, 2], theta[:, 1, 2] = u(shift) * 2 / w, u(shift) * 2 / h  # 1 px = 2/size
-    grid = F.affine_grid(theta.to(images), list(images.shape), align_corners=False)
-    # grid_sample fills with 0: shift the background to 0 and back
-    return F.grid_sample(images - background, grid, align_corners=False) + background
+    out = torch.empty_like(images)
+    for i in range(0, n, 8192):  # in chunks: a grid for all 60,000 digits alone is 0.5 GB
+        part = images[i:i + 8192]
+        grid = F.affine_grid(theta[i:i + 8192].to(images), list(part.shape), align_corners=False)
+        # grid_sample fills with 0: shift the background to 0 and back
+        out[i:i + 8192] = F.grid_sample(part - background, grid, align_corners=False) + background
+    return out
 
 
 _SHAPES = ((6, 1, 5, 5), (6,), (6,), (6,), (60, 5, 5), (16,), (16,), (16,),
