@@ -121,12 +121,13 @@ def bench_inference(n: int = 300) -> dict:
 def bench_paper(recipe: str = "paper", distort: bool = False) -> dict:
     """``python -m lenet train --preset <recipe> [--distort]``: 20 SDLM passes, whole process;
     test error against the paper's (0.95 %, 0.8 % with distortions). Minutes, so opt-in."""
+    from lenet.paper import PAPER_TEST_ERROR, PAPER_TEST_ERROR_DISTORTED
     args = ["-m", "lenet", "train", "--preset", recipe, "--no-store", "--json", *(["--distort"] * distort)]
     wall, rss, out = _child(args)
     summary = _last_json(out)
     return {"recipe": recipe, "distort": distort, "passes": summary["epochs"],
             "test_error_pct": round(100 - summary["test_accuracy"], 2),
-            "paper_test_error_pct": 0.8 if distort else 0.95, "wall_min": round(wall / 60, 2),
+            "paper_test_error_pct": PAPER_TEST_ERROR_DISTORTED if distort else PAPER_TEST_ERROR, "wall_min": round(wall / 60, 2),
             "train_s": summary["train_seconds"], "peak_rss_mb": rss}
 
 
