@@ -112,4 +112,10 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Not sys.exit: the command thread may still be blocked reading stdin, and interpreter
+    # shutdown with a daemon thread holding stdin's lock aborts the process. Everything the
+    # run needs is already on disk (events flushed, checkpoints and status renamed into place).
+    os._exit(code)
