@@ -68,9 +68,10 @@ class SDLM(torch.optim.Optimizer):
 # Sec. III.C: (last pass of a stage, η) for passes 1-2, 3-5, 6-8, 9-12; 1e-5 thereafter.
 ETA_SCHEDULE: tuple[tuple[int, float], ...] = ((2, 5e-4), (5, 2e-4), (8, 1e-4), (12, 5e-5))
 ETA_AFTER, PAPER_PASSES = 1e-5, 20
-# Measured here, not in the paper: with its init and η, pass 1 saturates every unit within
-# ~10 patterns (C5 and F6 have h ≪ μ at init, so their steps are η/μ = 0.025 and each moves
-# 400 or 120 coherent inputs at once). The recipes scale the paper's η by ETA_SCALES per pass.
+# Measured here, not in the paper (with the earlier one-pixel RBF bitmaps; see lenet.paper for
+# the two-pixel ones): with its init and η, pass 1 saturates every unit within ~10 patterns
+# (C5 and F6 have h ≪ μ at init, so their steps are η/μ = 0.025 and each moves 400 or 120
+# coherent inputs at once). The recipes scale the paper's η by ETA_SCALES per pass.
 # Test error after passes 1 and 2 on 60,000 patterns, one pattern per update, by scale: 0.2
 # diverges; 0.1: 4.5 %, 2.5 %; 0.05: 2.7 %, 1.7 %; 0.02: 2.4 %, 1.6 %. From that pass-2 state,
 # test error after pass 20 by the scale of passes 3-20 (MLE criterion): 0.05: 1.15 %;

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 
 from lenet import paper, sdlm
 from lenet.paper import (PAPER_TABLE, C3_TABLE, DIGIT_BITMAPS, PartialConv2d, RBFOutput,
-                         c3_connections, map_loss, measure_layers, mle_loss, paper_init_,
-                         paper_layers, paper_parameters, rbf_centers, squash)
+                         c3_connections, closest_bitmaps, map_loss, measure_layers, mle_loss,
+                         paper_init_, paper_layers, paper_parameters, rbf_centers, squash)
 from lenet.sdlm import (SDLM, distort, eta_for_pass, gauss_newton_diagonal, train_pass_batched,
                         train_pass_sgd1)
 
@@ -193,7 +193,10 @@ def test_digit_bitmaps_are_7_by_12_and_distinct():
     centers = rbf_centers()
     assert centers.shape == (10, 84) and set(centers.unique().tolist()) == {-1.0, 1.0}
     hamming = (centers[:, None] != centers[None]).sum(-1) + 84 * torch.eye(10, dtype=torch.long)
-    assert hamming.min() >= 11  # the margin MAP_J is chosen against
+    assert hamming.min() >= 18  # two-pixel strokes: the closest pair, 0 and 6, differ in 18 bits
+    assert closest_bitmaps() == (0, 6, 18)
+    toy = torch.tensor([[1.0, 1, 1], [1, -1, -1], [-1, -1, -1]])  # 0-1: 2 bits, 1-2: 1, 0-2: 3
+    assert closest_bitmaps(toy) == (1, 2, 1)
     assert RBFOutput().centers.requires_grad is False and not list(RBFOutput().parameters())
 
 

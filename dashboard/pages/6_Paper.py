@@ -59,8 +59,11 @@ with right:
 # ------------------------------------------------------------------ RBF bitmaps
 st.header("OUTPUT: ten RBF units with hand-drawn centres")
 st.plotly_chart(plots.rbf_bitmaps_figure(paper.DIGIT_BITMAPS), key="pp_rbf", **chart)
-st.caption("Each class is a fixed 7×12 bitmap of ±1 (84 values, one per F6 unit). The network answers the "
-           "class whose bitmap F6's output is closest to (smallest squared distance); nothing here is learned.")
+near_a, near_b, near_bits = paper.closest_bitmaps()
+st.caption("Each class is a fixed 7×12 bitmap of ±1 (84 values, one per F6 unit). The network answers "
+           "the class whose bitmap F6's output is closest to (smallest squared distance); nothing here is "
+           f"learned. Strokes are two pixels wide, so even the closest pair, {near_a} and {near_b}, differ in "
+           f"{near_bits} of the 84 values: the further apart the bitmaps, the further F6 must stray to be wrong.")
 
 # ------------------------------------------------------------------ test error
 st.header(f"Test error: the paper's {paper.PAPER_TEST_ERROR} % and ours")
