@@ -34,6 +34,8 @@ def test_paper_page_without_runs(tmp_path, use_runs):
     changes = at.dataframe[1].value.set_index("stage")
     assert changes.loc["best stored test accuracy"].tolist() == ["—", "—", "—"]
     assert changes.loc["parameters", "paper"] == "60,000"
+    # the bitmaps' caption states the closest pair as measured from the bitmaps themselves
+    assert any("closest pair, 0 and 6, differ in 18 of the 84 values" in c.value for c in at.caption)
 
 
 def test_paper_page_with_a_paper_fast_run(tmp_path, use_runs):
