@@ -14,7 +14,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
 import common
-from lenet.data import load_image_bytes, preprocess_digit
+from lenet.digits import load_image_bytes, preprocess_digit
 from lenet.jobs import ACTIVE_STATES, Busy
 from lenet.train import PRESETS
 
@@ -243,7 +243,7 @@ def _reset_probe(key: str) -> None:
 
 def probe_controls(key: str) -> dict | None:
     """Sliders that move, turn, resize and add noise to the digit: keyword arguments for
-    ``lenet.data.perturb``, or None while every slider is at rest."""
+    ``lenet.digits.perturb``, or None while every slider is at rest."""
     prefix = _group(key, "probe", "dx")
     kept = st.session_state.get(f"{key}_probe", PROBE_DEFAULTS)
     now = {n: st.session_state.get(f"{prefix}_{n}", kept[n]) for n in PROBE_DEFAULTS}  # incl. a slider just moved

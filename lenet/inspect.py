@@ -1,7 +1,7 @@
 """Looking inside LeNet-5: activations per layer, kernels, saliency and occlusion.
 
 Everything takes a model and a (N, 1, 32, 32) input already normalised like its training data
-(``lenet.data.preprocess_digit`` and ``load_split`` produce that). Functions never change the
+(``lenet.digits.preprocess_digit`` and ``load_split`` produce that). Functions never change the
 model (no hooks, no ``.grad``), so one cached model can serve many viewers at once.
 """
 from __future__ import annotations
@@ -184,7 +184,7 @@ def time_digit_pipeline(model: nn.Module | None = None, n: int = 50, image: np.n
     + occlusion) is timed separately. Returns milliseconds: ``p50_ms``, ``p95_ms``, ``max_ms``,
     ``explain_p50_ms``, ``explain_p95_ms``, and ``n``.
     """
-    from lenet.data import preprocess_digit
+    from lenet.digits import preprocess_digit
     if model is None:
         from lenet.model import build_model
         model = build_model("classic", seed=0).eval()

@@ -165,3 +165,14 @@ def use_runs(monkeypatch):
     yield use
     st.cache_resource.clear()
     st.cache_data.clear()
+
+
+@pytest.fixture(scope="session")
+def real_raw() -> Path:
+    """The real MNIST IDX files (``make data`` puts them there); tests that need them skip
+    without them and never download."""
+    from lenet.data import MNIST_FILES
+    raw = Path(os.environ.get("LENET_DATA_DIR", REPO_ROOT / "data")) / "MNIST" / "raw"
+    if not all((raw / name).is_file() for name in MNIST_FILES):
+        pytest.skip(f"MNIST files not in {raw} (run `make data`); these tests never download")
+    return raw

@@ -7,7 +7,8 @@ import common
 import widgets
 from lenet import inspect as li
 from lenet import plots
-from lenet.data import perturb, to_model_input
+from lenet.data import to_model_input
+from lenet.digits import perturb
 
 started = time.perf_counter()
 common.page("Feature maps", "🔬")
