@@ -213,6 +213,9 @@ class Run:
         if state == "running" and not self._still_running(st):
             state = "interrupted"
             st["message"] = "The training process ended without finishing; completed epochs are kept."
+            # an epoch's checkpoint is written before its event: a process killed in between still
+            # finished that epoch
+            st["epochs_done"] = max([st.get("epochs_done", 0), *self.epochs()])
         started, ended = st.get("started"), st.get("ended")
         return RunInfo(id=self.id, status=state if state in STATUSES else "corrupt",
                        variant=cfg.get("variant", "?"), config=cfg,

@@ -55,6 +55,17 @@ def test_running_in_this_process_then_interrupted(tmp_path):
     assert store.list()[0].status == "interrupted"
 
 
+def test_interrupted_between_checkpoint_and_epoch_event_counts_the_epoch(tmp_path):
+    from lenet import runs
+    store = RunStore(tmp_path)
+    run = _run_with_epochs(store, epochs=1)
+    run.save_epoch(2, LeNet5("classic"), None, TrainConfig(), None)  # then killed before its event
+    runs._ACTIVE.discard(str(run.path.resolve()))
+    (info,) = store.list()
+    assert info.status == "interrupted" and info.epochs_done == 2
+    assert isinstance(store.get(info.id).load_model(2), LeNet5)
+
+
 def test_torn_last_line_and_missing_status(tmp_path):
     store = RunStore(tmp_path)
     run = _run_with_epochs(store)
@@ -109,7 +120,8 @@ def test_sigkill_mid_training_leaves_an_interrupted_run(tmp_path):
                             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 120
-        while not list(tmp_path.glob("*/checkpoints/epoch_001.pt")):
+        # the epoch's event is logged just after its checkpoint: wait for both
+        while not any('"type": "epoch"' in p.read_text() for p in tmp_path.glob("*/metrics.jsonl")):
             assert proc.poll() is None, "training exited early"
             assert time.time() < deadline, "no checkpoint within 120 s"
             time.sleep(0.1)
