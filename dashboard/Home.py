@@ -1,9 +1,10 @@
 """Home: what LeNet-5 is, its layers drawn from the model itself, the data, the latest runs."""
+
 from pathlib import Path
 
 import streamlit as st
-
 from common import PAGES, page, page_link, store
+
 from lenet import plots
 from lenet.data import MnistUnavailable, ensure_mnist
 from lenet.model import VARIANTS, build_model, count_parameters, summary
@@ -27,22 +28,40 @@ VARIANT_NOTES = {
     "modern": "The same shapes built the way most people would today: ReLU and max-pooling.",
     "paper": "The 1998 network itself: scaled tanh, trainable subsampling, Table I's sparse C3, RBF output.",
 }
-variant = st.segmented_control("Variant", VARIANTS, default="classic", key="home_variant",
-                               format_func=str.capitalize) or "classic"
+variant = (
+    st.segmented_control(
+        "Variant", VARIANTS, default="classic", key="home_variant", format_func=str.capitalize
+    )
+    or "classic"
+)
 try:
     model = build_model(variant)
 except ImportError:  # the paper variant's layers live in their own module
     st.info("The paper variant isn't available in this installation; showing the classic one.")
     variant, model = "classic", build_model("classic")
 rows = summary(model)
-st.caption(f"{VARIANT_NOTES[variant]} Shapes and counts below come from a forward pass of "
-           f"the real model: **{count_parameters(model):,} trainable parameters**.")
-st.plotly_chart(plots.architecture_figure(rows), key="architecture", config={"displayModeBar": False})
+st.caption(
+    f"{VARIANT_NOTES[variant]} Shapes and counts below come from a forward pass of "
+    f"the real model: **{count_parameters(model):,} trainable parameters**."
+)
+st.plotly_chart(
+    plots.architecture_figure(rows), key="architecture", config={"displayModeBar": False}
+)
 with st.expander("The same as a table (output shape, parameters, connections)"):
-    st.dataframe([{"layer": r["layer"], "what it does": r["kind"],
-                   "output": " × ".join(map(str, r["output_shape"])),
-                   "parameters": r["parameters"], "connections": r["connections"]} for r in rows],
-                 hide_index=True, width="stretch")
+    st.dataframe(
+        [
+            {
+                "layer": r["layer"],
+                "what it does": r["kind"],
+                "output": " × ".join(map(str, r["output_shape"])),
+                "parameters": r["parameters"],
+                "connections": r["connections"],
+            }
+            for r in rows
+        ],
+        hide_index=True,
+        width="stretch",
+    )
 
 data_col, runs_col = st.columns([2, 3], gap="large")
 with data_col:
@@ -54,9 +73,15 @@ with data_col:
         except MnistUnavailable:
             pass
     if st.session_state.get("_data_ok"):
-        st.success("60,000 training and 10,000 test digits are here, SHA-256 verified.", icon=":material/check_circle:")
+        st.success(
+            "60,000 training and 10,000 test digits are here, SHA-256 verified.",
+            icon=":material/check_circle:",
+        )
     else:
-        st.warning("MNIST is missing: nothing can be trained or inspected until it is fetched.", icon=":material/download:")
+        st.warning(
+            "MNIST is missing: nothing can be trained or inspected until it is fetched.",
+            icon=":material/download:",
+        )
         if st.button("Fetch MNIST now", type="primary"):
             bar = st.progress(0.0, text="Starting…")
             last = [0.0]
@@ -81,13 +106,17 @@ with runs_col:
         st.info("No runs yet: start one on the Train page.")
     else:
         table = run_table(infos)[["run", "status", "variant", "epochs", "best test %", "duration"]]
-        st.dataframe(table, hide_index=True, width="stretch",
-                     column_config={"best test %": st.column_config.NumberColumn(format="%.2f")})
+        st.dataframe(
+            table,
+            hide_index=True,
+            width="stretch",
+            column_config={"best test %": st.column_config.NumberColumn(format="%.2f")},
+        )
 
 st.subheader("Explore")
 existing = [p for p in PAGES if (Path(__file__).parent / "pages" / p[0]).exists()]
 for row in range(0, len(existing), 3):
-    for col, (file, label, icon, blurb) in zip(st.columns(3), existing[row:row + 3]):
+    for col, (file, label, icon, blurb) in zip(st.columns(3), existing[row : row + 3]):
         with col.container(border=True):
             page_link(file, f"**{label}**", icon)
             st.caption(blurb)

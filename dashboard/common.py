@@ -3,6 +3,7 @@
 Pages import this module (Streamlit puts ``dashboard/`` on ``sys.path``). Anything a notebook
 or the CLI would also want belongs in ``lenet/``, not here.
 """
+
 from __future__ import annotations
 
 import os
@@ -103,9 +104,14 @@ def model_picker(key: str, allow_live: bool = True, default_run: str | None = No
     options: list = list(reversed(epochs))
     if allow_live and run_id in job_manager().active():
         options.insert(0, LIVE)
-    epoch = st.sidebar.selectbox("Epoch", options, key=f"{key}_epoch",
-                                 format_func=lambda e: "live (training now)" if e == LIVE
-                                 else ("0 (untrained)" if e == 0 else str(e)))
+    epoch = st.sidebar.selectbox(
+        "Epoch",
+        options,
+        key=f"{key}_epoch",
+        format_func=lambda e: (
+            "live (training now)" if e == LIVE else ("0 (untrained)" if e == 0 else str(e))
+        ),
+    )
     try:
         if epoch == LIVE:
             live = live_model(run_id)
@@ -122,16 +128,48 @@ def model_picker(key: str, allow_live: bool = True, default_run: str | None = No
 # --- Links between pages ---------------------------------------------------------------------
 # (file under dashboard/pages/, label, icon, what it is for): Home lists them, pages link to them.
 PAGES = [
-    ("1_Train.py", "Train", ":material/model_training:", "Train LeNet-5 live: lessons, curves, pause, change the learning rate."),
-    ("2_Runs.py", "Runs", ":material/folder_open:", "Every run: compare curves, export or import a zip, delete."),
-    ("3_Feature_maps.py", "Feature maps", ":material/layers:", "What each layer sees in one digit, C1 to OUTPUT."),
-    ("4_Kernels.py", "Kernels", ":material/grid_on:", "The learned 5×5 filters and how they evolve."),
-    ("5_Predictions.py", "Predictions", ":material/target:", "All 10,000 test digits: filter the mistakes, click the confusion matrix."),
-    ("6_Paper.py", "Paper", ":material/description:", "The 1998 network and recipe, side by side with the paper."),
+    (
+        "1_Train.py",
+        "Train",
+        ":material/model_training:",
+        "Train LeNet-5 live: lessons, curves, pause, change the learning rate.",
+    ),
+    (
+        "2_Runs.py",
+        "Runs",
+        ":material/folder_open:",
+        "Every run: compare curves, export or import a zip, delete.",
+    ),
+    (
+        "3_Feature_maps.py",
+        "Feature maps",
+        ":material/layers:",
+        "What each layer sees in one digit, C1 to OUTPUT.",
+    ),
+    (
+        "4_Kernels.py",
+        "Kernels",
+        ":material/grid_on:",
+        "The learned 5×5 filters and how they evolve.",
+    ),
+    (
+        "5_Predictions.py",
+        "Predictions",
+        ":material/target:",
+        "All 10,000 test digits: filter the mistakes, click the confusion matrix.",
+    ),
+    (
+        "6_Paper.py",
+        "Paper",
+        ":material/description:",
+        "The 1998 network and recipe, side by side with the paper.",
+    ),
 ]
 
 
-def page_link(file: str, label: str, icon: str | None = None, query_params: dict | None = None) -> bool:
+def page_link(
+    file: str, label: str, icon: str | None = None, query_params: dict | None = None
+) -> bool:
     """``st.page_link`` to ``dashboard/pages/<file>`` when that page exists; False otherwise.
 
     Pages are added over time, and a link to a missing file raises, so check first. Outside
@@ -164,8 +202,10 @@ def default_run(notes: list[str], epoch_key: str | None = None) -> str | None:
         if wanted not in infos or infos[wanted].status == "corrupt":
             notes.append(f"ignored run={wanted}: there is no readable run with that id")
         elif not store().get(wanted).epochs():
-            notes.append(f"run {wanted} has no checkpoint yet (its first epoch is still training); "
-                         "showing another run")
+            notes.append(
+                f"run {wanted} has no checkpoint yet (its first epoch is still training); "
+                "showing another run"
+            )
         else:
             epoch = st.query_params.get("epoch")
             if epoch_key and epoch_key not in st.session_state and epoch is not None:
@@ -174,5 +214,7 @@ def default_run(notes: list[str], epoch_key: str | None = None) -> str | None:
                 else:
                     notes.append(f"ignored epoch={epoch}: run {wanted} has no checkpoint for it")
             return wanted
-    finished = [i.id for i in infos.values() if i.status == "finished" and store().get(i.id).epochs()]
+    finished = [
+        i.id for i in infos.values() if i.status == "finished" and store().get(i.id).epochs()
+    ]
     return finished[0] if finished else None  # list() is newest first

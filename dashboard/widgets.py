@@ -3,17 +3,19 @@
 Each function draws its controls where it is called and returns plain values; nothing here
 computes what a notebook would also want (that lives in ``lenet/``).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import random
 
+import common
 import numpy as np
 import streamlit as st
+
 # st.stop() raises this; pick_model must see the picker's stop to keep the widgets honest (see stop)
 from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
-import common
 from lenet.digits import load_image_bytes, preprocess_digit
 from lenet.jobs import ACTIVE_STATES, Busy
 from lenet.train import PRESETS
@@ -27,6 +29,7 @@ PROBE_DEFAULTS = {"dx": 0, "dy": 0, "rotate": 0, "scale": 1.0, "noise": 0.0}
 @dataclasses.dataclass(frozen=True)
 class Digit:
     """A digit ready for the network: MNIST-style 28×28 pixels and where they came from."""
+
     raw28: np.ndarray  # uint8 (28, 28), ink white on black, centred like MNIST
     name: str  # "test image #42", "your drawing", "upload seven.png"
     label: int | None = None  # the true class, when known (test images)
@@ -52,11 +55,15 @@ def pick_model(key: str):
         return picked
     if quick:  # its first checkpoint is on the way; the progress line above says when it is ready
         stop()
-    st.info("There is no trained model yet, so there is nothing to look inside. A quick one learns from "
-            "6,000 digits for one epoch, in a few seconds, right here (the Train page trains longer ones).")
+    st.info(
+        "There is no trained model yet, so there is nothing to look inside. A quick one learns from "
+        "6,000 digits for one epoch, in a few seconds, right here (the Train page trains longer ones)."
+    )
     if st.button("Train a quick model", type="primary", icon=":material/bolt:", key=f"{key}_quick"):
         try:
-            st.session_state["quick_job"] = common.job_manager().start(dataclasses.replace(PRESETS["quick"]))
+            st.session_state["quick_job"] = common.job_manager().start(
+                dataclasses.replace(PRESETS["quick"])
+            )
         except Busy as e:
             st.warning(f"{e} Its first weights appear in the sidebar within a few seconds.")
         else:
@@ -69,12 +76,17 @@ def _quick_progress(job_id: str) -> None:
     """A small live progress line for the quick training; offers a reload once it is done."""
     snap = common.job_manager().snapshot(job_id)
     if snap["state"] in ACTIVE_STATES:
-        st.progress(snap["progress"], text=f"Training a quick model: {snap['progress']:.0%} "
-                                           f"({snap['images_per_s'] or 0:,.0f} images/s)")
+        st.progress(
+            snap["progress"],
+            text=f"Training a quick model: {snap['progress']:.0%} "
+            f"({snap['images_per_s'] or 0:,.0f} images/s)",
+        )
         return
     latest = snap["latest"]
     if snap["state"] == "finished" and latest:
-        st.success(f"The quick model is trained: {latest['test_acc']:.2f} % of the 10,000 test digits right.")
+        st.success(
+            f"The quick model is trained: {latest['test_acc']:.2f} % of the 10,000 test digits right."
+        )
     else:
         st.warning(snap["message"] or f"The quick training ended ({snap['state']}).")
     if st.button("Show the trained model", type="primary", key="quick_reload"):
@@ -112,7 +124,9 @@ def _renew(key: str, group: str) -> None:
 
 def stop() -> None:
     """``st.stop()``, after marking the input groups this run did not draw for fresh keys."""
-    for name in st.session_state.get("_inspect_groups", set()) - st.session_state.get("_inspect_drawn", set()):
+    for name in st.session_state.get("_inspect_groups", set()) - st.session_state.get(
+        "_inspect_drawn", set()
+    ):
         st.session_state[f"{name}_gen"] = st.session_state.get(f"{name}_gen", 0) + 1
     st.stop()
 
@@ -121,8 +135,14 @@ def stop() -> None:
 def digit_input(key: str) -> Digit | None:
     """Choose a digit three ways (test image, drawing, upload); None after telling why there is none."""
     _take_sample_param(key)
-    mode = st.segmented_control("Input", MODES, default=st.session_state.get(f"{key}_mode", MODES[0]),
-                                required=True, key=f"{_group(key, 'mode', 'choice')}_choice", label_visibility="collapsed")
+    mode = st.segmented_control(
+        "Input",
+        MODES,
+        default=st.session_state.get(f"{key}_mode", MODES[0]),
+        required=True,
+        key=f"{_group(key, 'mode', 'choice')}_choice",
+        label_visibility="collapsed",
+    )
     st.session_state[f"{key}_mode"] = mode
     if mode == "Draw":
         return _drawing(key)
@@ -143,8 +163,10 @@ def _take_sample_param(key: str) -> None:
         if not 0 <= index < n:
             raise ValueError
     except ValueError:
-        st.session_state[f"{key}_note"] = f"The link asked for test image “{value[:20]}”, which does not exist " \
-                                          f"(there are {n:,}: 0 to {n - 1}); showing another one instead."
+        st.session_state[f"{key}_note"] = (
+            f"The link asked for test image “{value[:20]}”, which does not exist "
+            f"(there are {n:,}: 0 to {n - 1}); showing another one instead."
+        )
         return
     st.session_state[f"{key}_index"], st.session_state[f"{key}_mode"] = index, MODES[0]
     _renew(key, "test")
@@ -166,13 +188,29 @@ def _test_image(key: str) -> Digit:
         st.warning(note)
     prefix = _group(key, "test", "idx")
     a, b = st.columns(2)
-    index = a.number_input(f"Test image # (0–{len(labels) - 1})", 0, len(labels) - 1,
-                           st.session_state.get(f"{key}_index", 0), key=f"{prefix}_idx")
+    index = a.number_input(
+        f"Test image # (0–{len(labels) - 1})",
+        0,
+        len(labels) - 1,
+        st.session_state.get(f"{key}_index", 0),
+        key=f"{prefix}_idx",
+    )
     classes = ["any", *range(10)]
-    b.selectbox("Random pick from", classes, classes.index(st.session_state.get(f"{key}_class", "any")),
-                key=f"{prefix}_class", format_func=lambda c: "any class" if c == "any" else f"class {c}")
-    st.button("Random test image", icon=":material/casino:", on_click=_random_test, args=(key, prefix, labels),
-              key=f"{prefix}_random", width="stretch")
+    b.selectbox(
+        "Random pick from",
+        classes,
+        classes.index(st.session_state.get(f"{key}_class", "any")),
+        key=f"{prefix}_class",
+        format_func=lambda c: "any class" if c == "any" else f"class {c}",
+    )
+    st.button(
+        "Random test image",
+        icon=":material/casino:",
+        on_click=_random_test,
+        args=(key, prefix, labels),
+        key=f"{prefix}_random",
+        width="stretch",
+    )
     st.session_state[f"{key}_index"] = index
     st.query_params["sample"] = str(index)  # a reload, or a copied link, shows the same digit
     st.session_state[f"{key}_sample_seen"] = str(index)
@@ -188,15 +226,23 @@ def _reseed(key: str, prefix: str, objects: list) -> None:
 
 def _drawing(key: str) -> Digit | None:
     from streamlit_drawable_canvas import st_canvas  # a component: imported where it is drawn
+
     prefix = _group(key, "draw", "canvas")
     kept = st.session_state.get(f"{key}_drawing", ([], None))  # (strokes, picture) while hidden
     # A new canvas starts from the kept strokes. Its initial drawing stays fixed while it lives:
     # a changed one makes it reload (that is how Undo and Clear work) and lose its own history.
     seed = st.session_state.setdefault(f"{prefix}_seed", {"objects": kept[0], "rev": 0})
     st.caption("Draw one digit with the mouse or a finger, as big or small as you like, anywhere.")
-    result = st_canvas(stroke_width=STROKE_PX, stroke_color="#FFFFFF", background_color="#000000",
-                       width=CANVAS_PX, height=CANVAS_PX, key=f"{prefix}_canvas", return_image_data=True,
-                       initial_drawing=seed)
+    result = st_canvas(
+        stroke_width=STROKE_PX,
+        stroke_color="#FFFFFF",
+        background_color="#000000",
+        width=CANVAS_PX,
+        height=CANVAS_PX,
+        key=f"{prefix}_canvas",
+        return_image_data=True,
+        initial_drawing=seed,
+    )
     objects = (result.json_data or {}).get("objects", [])
     image = result.image_data
     if image is None and objects and objects == kept[0]:
@@ -204,10 +250,24 @@ def _drawing(key: str) -> Digit | None:
     if image is not None:
         st.session_state[f"{key}_drawing"] = (objects, image)
     a, b = st.columns(2)
-    a.button("Undo stroke", icon=":material/undo:", on_click=_reseed, args=(key, prefix, objects[:-1]),
-             disabled=not objects, key=f"{prefix}_undo", width="stretch")
-    b.button("Clear", icon=":material/ink_eraser:", on_click=_reseed, args=(key, prefix, []), disabled=not objects,
-             key=f"{prefix}_clear", width="stretch")
+    a.button(
+        "Undo stroke",
+        icon=":material/undo:",
+        on_click=_reseed,
+        args=(key, prefix, objects[:-1]),
+        disabled=not objects,
+        key=f"{prefix}_undo",
+        width="stretch",
+    )
+    b.button(
+        "Clear",
+        icon=":material/ink_eraser:",
+        on_click=_reseed,
+        args=(key, prefix, []),
+        disabled=not objects,
+        key=f"{prefix}_clear",
+        width="stretch",
+    )
     if image is None or not objects:
         st.info("Draw a digit first: the canvas is empty.")
         return None
@@ -220,10 +280,15 @@ def _drawing(key: str) -> Digit | None:
 
 
 def _upload(key: str) -> Digit | None:
-    up = st.file_uploader("A photo or scan of one digit (PNG or JPEG)", type=["png", "jpg", "jpeg"],
-                          key=f"{_group(key, 'upload', 'file')}_file")
+    up = st.file_uploader(
+        "A photo or scan of one digit (PNG or JPEG)",
+        type=["png", "jpg", "jpeg"],
+        key=f"{_group(key, 'upload', 'file')}_file",
+    )
     if up is None:
-        st.info("Upload a picture of one handwritten digit: dark on light or light on dark, any size up to 5 MB.")
+        st.info(
+            "Upload a picture of one handwritten digit: dark on light or light on dark, any size up to 5 MB."
+        )
         return None
     try:
         pre = preprocess_digit(load_image_bytes(up.getvalue(), filename=up.name))
@@ -246,19 +311,44 @@ def probe_controls(key: str) -> dict | None:
     ``lenet.digits.perturb``, or None while every slider is at rest."""
     prefix = _group(key, "probe", "dx")
     kept = st.session_state.get(f"{key}_probe", PROBE_DEFAULTS)
-    now = {n: st.session_state.get(f"{prefix}_{n}", kept[n]) for n in PROBE_DEFAULTS}  # incl. a slider just moved
+    now = {
+        n: st.session_state.get(f"{prefix}_{n}", kept[n]) for n in PROBE_DEFAULTS
+    }  # incl. a slider just moved
     moved = now != PROBE_DEFAULTS
-    with st.expander("Robustness probe: move, turn, resize, add noise", expanded=moved, icon=":material/tune:"):
+    with st.expander(
+        "Robustness probe: move, turn, resize, add noise", expanded=moved, icon=":material/tune:"
+    ):
         a, b = st.columns(2)
-        v = {"dx": a.slider("Shift right (px)", -8, 8, now["dx"], key=f"{prefix}_dx"),
-             "dy": b.slider("Shift down (px)", -8, 8, now["dy"], key=f"{prefix}_dy"),
-             "rotate": a.slider("Rotate (°, anticlockwise)", -90, 90, now["rotate"], step=5, key=f"{prefix}_rotate"),
-             "scale": b.slider("Scale", 0.4, 1.6, now["scale"], step=0.05, key=f"{prefix}_scale"),
-             "noise": a.slider("Noise (σ, share of full range)", 0.0, 0.6, now["noise"], step=0.02,
-                               key=f"{prefix}_noise")}
-        b.button("Reset", icon=":material/restart_alt:", on_click=_reset_probe, args=(key,), key=f"{prefix}_reset",
-                 disabled=not moved)
+        v = {
+            "dx": a.slider("Shift right (px)", -8, 8, now["dx"], key=f"{prefix}_dx"),
+            "dy": b.slider("Shift down (px)", -8, 8, now["dy"], key=f"{prefix}_dy"),
+            "rotate": a.slider(
+                "Rotate (°, anticlockwise)", -90, 90, now["rotate"], step=5, key=f"{prefix}_rotate"
+            ),
+            "scale": b.slider("Scale", 0.4, 1.6, now["scale"], step=0.05, key=f"{prefix}_scale"),
+            "noise": a.slider(
+                "Noise (σ, share of full range)",
+                0.0,
+                0.6,
+                now["noise"],
+                step=0.02,
+                key=f"{prefix}_noise",
+            ),
+        }
+        b.button(
+            "Reset",
+            icon=":material/restart_alt:",
+            on_click=_reset_probe,
+            args=(key,),
+            key=f"{prefix}_reset",
+            disabled=not moved,
+        )
     st.session_state[f"{key}_probe"] = v
     if v == PROBE_DEFAULTS:
         return None
-    return {"shift": (v["dx"], v["dy"]), "rotate": v["rotate"], "scale": v["scale"], "noise": v["noise"]}
+    return {
+        "shift": (v["dx"], v["dy"]),
+        "rotate": v["rotate"],
+        "scale": v["scale"],
+        "noise": v["noise"],
+    }

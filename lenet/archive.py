@@ -8,6 +8,7 @@ files are written to a hidden temporary folder inside the store and renamed to a
 generated run id in one ``os.replace``: a failed import leaves nothing behind, and no path from
 the zip ever names anything on disk.
 """
+
 from __future__ import annotations
 
 import io
@@ -34,7 +35,9 @@ MAX_MEMBERS = 1000  # config, status, metrics and two files per epoch
 _CHUNK = 1 << 16
 
 # The only files a run folder has; anything else in a zip is refused, by name.
-_ALLOWED = re.compile(r"^(config\.json|status\.json|metrics\.jsonl|(checkpoints|snapshots)/epoch_\d{3,4}\.pt)$")
+_ALLOWED = re.compile(
+    r"^(config\.json|status\.json|metrics\.jsonl|(checkpoints|snapshots)/epoch_\d{3,4}\.pt)$"
+)
 _REQUIRED = ("config.json", "metrics.jsonl")
 
 
@@ -60,25 +63,31 @@ def _check_safe(info: zipfile.ZipInfo) -> None:
     if "\\" in name or name.startswith("/") or re.match(r"^[A-Za-z]:", name) or "\x00" in name:
         raise ValueError(f"The zip contains an absolute or Windows-style path ({name!r}); refused.")
     if ".." in PurePosixPath(name).parts:
-        raise ValueError(f"The zip contains a path that climbs out of its folder ({name!r}); refused.")
+        raise ValueError(
+            f"The zip contains a path that climbs out of its folder ({name!r}); refused."
+        )
 
 
 def _member_name(info: zipfile.ZipInfo, prefix: str) -> str | None:
     """The member's path inside the run folder (None for folders); ValueError for strays."""
-    parts = PurePosixPath(info.filename).parts[1 if prefix else 0:]
+    parts = PurePosixPath(info.filename).parts[1 if prefix else 0 :]
     rel = "/".join(p for p in parts if p not in ("", "."))
     if info.is_dir():
         return None
     if not _ALLOWED.match(rel):
-        raise ValueError(f"The zip contains {info.filename!r}, which is not part of a LeNet-5 Lab run "
-                         f"(expected config.json, status.json, metrics.jsonl, checkpoints/, snapshots/).")
+        raise ValueError(
+            f"The zip contains {info.filename!r}, which is not part of a LeNet-5 Lab run "
+            f"(expected config.json, status.json, metrics.jsonl, checkpoints/, snapshots/)."
+        )
     return rel
 
 
 def _common_prefix(infos: list[zipfile.ZipInfo]) -> str:
     """The single top-level folder every member sits in (how ``export_run`` writes), or ''."""
     tops = {PurePosixPath(i.filename).parts[0] for i in infos if PurePosixPath(i.filename).parts}
-    if len(tops) == 1 and all(len(PurePosixPath(i.filename).parts) > 1 or i.is_dir() for i in infos):
+    if len(tops) == 1 and all(
+        len(PurePosixPath(i.filename).parts) > 1 or i.is_dir() for i in infos
+    ):
         return tops.pop()
     return ""
 
@@ -90,14 +99,17 @@ def _copy_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, budget:
         while chunk := src.read(_CHUNK):
             written += len(chunk)
             if written > info.file_size or written > budget:
-                raise ValueError("The zip is larger when unpacked than it says (or than "
-                                 f"{MAX_TOTAL_BYTES // 2**20} MB); refused as a possible zip bomb.")
+                raise ValueError(
+                    "The zip is larger when unpacked than it says (or than "
+                    f"{MAX_TOTAL_BYTES // 2**20} MB); refused as a possible zip bomb."
+                )
             out.write(chunk)
     return written
 
 
 def _check_config(path: Path) -> dict:
     from lenet.train import ConfigError, TrainConfig
+
     try:
         cfg = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, ValueError):
@@ -133,31 +145,44 @@ def _check_tensors(path: Path, rel: str, variant: str) -> None:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for a damaged or hostile file
-        raise ValueError(f"{rel} in the zip is not a loadable weights file "
-                         f"({type(e).__name__}); refused.") from None
+        raise ValueError(
+            f"{rel} in the zip is not a loadable weights file ({type(e).__name__}); refused."
+        ) from None
     if not isinstance(obj, dict):
         raise ValueError(f"{rel} in the zip is not a LeNet-5 Lab checkpoint.")
     if rel.startswith("checkpoints/"):
         from lenet.model import LeNet5
+
         try:
             LeNet5(variant).load_state_dict(obj["model"])
         except Exception as e:
-            raise ValueError(f"{rel} in the zip does not fit a {variant} LeNet-5 "
-                             f"({type(e).__name__}); refused.") from None
+            raise ValueError(
+                f"{rel} in the zip does not fit a {variant} LeNet-5 ({type(e).__name__}); refused."
+            ) from None
 
 
 def _status_for_import(old: dict, events: list[dict], original_id: str) -> dict:
     """A status.json that is true on this machine: a foreign pid means nothing here."""
-    epochs = [e for e in events if e.get("type") == "epoch" and isinstance(e.get("test_acc"), (int, float))]
-    end = next((e for e in reversed(events) if e.get("type") in ("done", "stopped", "diverged")), None)
+    epochs = [
+        e
+        for e in events
+        if e.get("type") == "epoch" and isinstance(e.get("test_acc"), (int, float))
+    ]
+    end = next(
+        (e for e in reversed(events) if e.get("type") in ("done", "stopped", "diverged")), None
+    )
     state = old.get("state")
     if state not in ("finished", "stopped", "diverged", "failed"):
         state = {"done": "finished"}.get(end["type"], end["type"]) if end else "interrupted"
-    status = {"state": state, "message": old.get("message", "") if isinstance(old.get("message"), str) else "",
-              "epochs_done": len(epochs),
-              "best_test_acc": max((e["test_acc"] for e in epochs), default=None),
-              "last_test_acc": epochs[-1]["test_acc"] if epochs else None,
-              "imported_from": original_id, "imported": time.time()}
+    status = {
+        "state": state,
+        "message": old.get("message", "") if isinstance(old.get("message"), str) else "",
+        "epochs_done": len(epochs),
+        "best_test_acc": max((e["test_acc"] for e in epochs), default=None),
+        "last_test_acc": epochs[-1]["test_acc"] if epochs else None,
+        "imported_from": original_id,
+        "imported": time.time(),
+    }
     for key in ("started", "ended"):
         if isinstance(old.get(key), (int, float)):
             status[key] = old[key]
@@ -175,24 +200,32 @@ def import_run(store: RunStore, data: bytes, max_total: int = MAX_TOTAL_BYTES) -
     if not isinstance(data, (bytes, bytearray)) or not data:
         raise ValueError("The file is empty.")
     if len(data) > max_total:
-        raise ValueError(f"The file is {len(data) / 2**20:.0f} MB; run archives up to "
-                         f"{max_total // 2**20} MB are accepted.")
+        raise ValueError(
+            f"The file is {len(data) / 2**20:.0f} MB; run archives up to "
+            f"{max_total // 2**20} MB are accepted."
+        )
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError, OSError):
-        raise ValueError("This file is not a zip archive. Export a run from the Runs page to get one.") from None
+        raise ValueError(
+            "This file is not a zip archive. Export a run from the Runs page to get one."
+        ) from None
     with zf:
         infos = zf.infolist()
         if len(infos) > MAX_MEMBERS:
             raise ValueError(f"The zip holds {len(infos)} files; a run has far fewer. Refused.")
         declared = sum(i.file_size for i in infos)
         if declared > max_total:
-            raise ValueError(f"The zip unpacks to {declared / 2**20:.0f} MB; at most "
-                             f"{max_total // 2**20} MB is accepted.")
+            raise ValueError(
+                f"The zip unpacks to {declared / 2**20:.0f} MB; at most "
+                f"{max_total // 2**20} MB is accepted."
+            )
         for i in infos:
             if i.file_size > 1_000_000 and i.file_size > MAX_RATIO * max(i.compress_size, 1):
-                raise ValueError(f"{i.filename!r} unpacks {i.file_size // max(i.compress_size, 1)} "
-                                 f"times larger than it is packed; refused as a possible zip bomb.")
+                raise ValueError(
+                    f"{i.filename!r} unpacks {i.file_size // max(i.compress_size, 1)} "
+                    f"times larger than it is packed; refused as a possible zip bomb."
+                )
         for i in infos:
             _check_safe(i)
         prefix = _common_prefix(infos)
@@ -220,7 +253,9 @@ def import_run(store: RunStore, data: bytes, max_total: int = MAX_TOTAL_BYTES) -
                     dest.parent.mkdir(exist_ok=True)
                     budget -= _copy_capped(zf, info, dest, budget)
             except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as e:
-                raise ValueError(f"The zip is damaged or uses an unsupported format ({e}).") from None
+                raise ValueError(
+                    f"The zip is damaged or uses an unsupported format ({e})."
+                ) from None
             cfg = _check_config(tmp / "config.json")
             events = _check_metrics(tmp / "metrics.jsonl")
             for rel in members:
@@ -234,7 +269,9 @@ def import_run(store: RunStore, data: bytes, max_total: int = MAX_TOTAL_BYTES) -
                 except (UnicodeDecodeError, ValueError):
                     old = {}
             original = prefix if RunStore.valid_id(prefix) else ""
-            (tmp / "status.json").write_text(json.dumps(_status_for_import(old, events, original), indent=1))
+            (tmp / "status.json").write_text(
+                json.dumps(_status_for_import(old, events, original), indent=1)
+            )
             while True:
                 target = store.root / store.new_id()
                 if not target.exists():

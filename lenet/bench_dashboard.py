@@ -9,6 +9,7 @@ the run's ``metrics.jsonl``. ``python -m lenet.bench_dashboard`` prints the resu
 
 Run it on a quiet machine: other work on the same cores moves both numbers.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,15 @@ __all__ = ["bench_dashboard", "CHROMIUM", "CHROMIUM_ARGS"]
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def _free_port() -> int:
@@ -38,13 +46,33 @@ def _free_port() -> int:
 
 
 def _cli(variant: str, epochs: int, subset: int, runs_dir: Path) -> dict:
-    cmd = [sys.executable, "-m", "lenet", "train", "--variant", variant, "--epochs", str(epochs),
-           "--train-subset", str(subset), "--json"]
-    out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=True,
-                         env=dict(os.environ, LENET_RUNS_DIR=str(runs_dir))).stdout
+    cmd = [
+        sys.executable,
+        "-m",
+        "lenet",
+        "train",
+        "--variant",
+        variant,
+        "--epochs",
+        str(epochs),
+        "--train-subset",
+        str(subset),
+        "--json",
+    ]
+    out = subprocess.run(
+        cmd,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ, LENET_RUNS_DIR=str(runs_dir)),
+    ).stdout
     summary = json.loads(out.strip().splitlines()[-1])
-    return {"images_per_s": summary["images_per_second"], "train_s": summary["train_seconds"],
-            "test_accuracy": summary["test_accuracy"]}
+    return {
+        "images_per_s": summary["images_per_second"],
+        "train_s": summary["train_seconds"],
+        "test_accuracy": summary["test_accuracy"],
+    }
 
 
 class _Server:
@@ -53,12 +81,24 @@ class _Server:
     def __init__(self, runs_dir: Path, log: Path):
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, "-m", "streamlit", "run", "dashboard/Home.py", "--server.address", "127.0.0.1",
-               "--server.port", str(self.port), "--server.headless", "true"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "dashboard/Home.py",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(self.port),
+            "--server.headless",
+            "true",
+        ]
         env = dict(os.environ, LENET_RUNS_DIR=str(runs_dir), PYTHONUNBUFFERED="1")
         with open(log, "wb") as f:
-            self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(
+                cmd, cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -83,12 +123,17 @@ class _Server:
                 self.proc.wait(15)
 
 
-def _dashboard(variant: str, epochs: int, subset: int, runs_dir: Path, log: Path, timeout_s: float) -> dict:
+def _dashboard(
+    variant: str, epochs: int, subset: int, runs_dir: Path, log: Path, timeout_s: float
+) -> dict:
     from playwright.sync_api import sync_playwright
+
     server = _Server(runs_dir, log)
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.set_default_timeout(60_000)
             page.goto(f"{server.url}/Train", wait_until="domcontentloaded")
@@ -107,10 +152,17 @@ def _dashboard(variant: str, epochs: int, subset: int, runs_dir: Path, log: Path
             browser.close()
     finally:
         server.stop()
-    events = [json.loads(line) for line in (runs_dir / run_id / "metrics.jsonl").read_text().splitlines()]
+    events = [
+        json.loads(line) for line in (runs_dir / run_id / "metrics.jsonl").read_text().splitlines()
+    ]
     last = [e for e in events if e["type"] == "epoch"][-1]
-    return {"images_per_s": round(last["images_per_s"], 1), "train_s": round(last["train_seconds"], 3),
-            "test_accuracy": last["test_acc"], "run_id": run_id, "server_cpu_per_s_watching": watch_cpu}
+    return {
+        "images_per_s": round(last["images_per_s"], 1),
+        "train_s": round(last["train_seconds"], 3),
+        "test_accuracy": last["test_acc"],
+        "run_id": run_id,
+        "server_cpu_per_s_watching": watch_cpu,
+    }
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -139,8 +191,9 @@ def _watching_cost(page, pid: int, seconds: float = 15.0) -> float | None:
     return round(cost, 4)
 
 
-def bench_dashboard(variant: str = "classic", epochs: int = 1, subset: int = 0,
-                    timeout_s: float = 1200) -> dict:
+def bench_dashboard(
+    variant: str = "classic", epochs: int = 1, subset: int = 0, timeout_s: float = 1200
+) -> dict:
     """Images/s of one configuration trained from the Train page (watched) and by the CLI alone.
 
     ``ratio`` = dashboard / CLI; the goal is at least 0.8. ``subset`` 0 means all 60,000 images.
@@ -150,18 +203,26 @@ def bench_dashboard(variant: str = "classic", epochs: int = 1, subset: int = 0,
     with tempfile.TemporaryDirectory(prefix="lenet-bench-dashboard-") as tmp:
         tmp = Path(tmp)
         cli = _cli(variant, epochs, subset, tmp / "cli-runs")
-        dash = _dashboard(variant, epochs, subset, tmp / "dashboard-runs", tmp / "server.log", timeout_s)
+        dash = _dashboard(
+            variant, epochs, subset, tmp / "dashboard-runs", tmp / "server.log", timeout_s
+        )
     ratio = dash["images_per_s"] / cli["images_per_s"] if cli["images_per_s"] else None
-    return {"config": {"variant": variant, "epochs": epochs, "train_images": subset or 60000},
-            "cli_images_per_s": cli["images_per_s"], "dashboard_images_per_s": dash["images_per_s"],
-            "ratio": round(ratio, 3) if ratio else None, "goal_ratio": 0.8,
-            "meets_goal": bool(ratio and ratio >= 0.8),
-            "server_cpu_s_per_s_watching_paused": dash["server_cpu_per_s_watching"],
-            "cli_test_accuracy": cli["test_accuracy"], "dashboard_test_accuracy": dash["test_accuracy"]}
+    return {
+        "config": {"variant": variant, "epochs": epochs, "train_images": subset or 60000},
+        "cli_images_per_s": cli["images_per_s"],
+        "dashboard_images_per_s": dash["images_per_s"],
+        "ratio": round(ratio, 3) if ratio else None,
+        "goal_ratio": 0.8,
+        "meets_goal": bool(ratio and ratio >= 0.8),
+        "server_cpu_s_per_s_watching_paused": dash["server_cpu_per_s_watching"],
+        "cli_test_accuracy": cli["test_accuracy"],
+        "dashboard_test_accuracy": dash["test_accuracy"],
+    }
 
 
 if __name__ == "__main__":
     import argparse
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--variant", default="classic")
     p.add_argument("--epochs", type=int, default=1)

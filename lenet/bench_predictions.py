@@ -6,6 +6,7 @@ A filter change reruns: ``filter_predictions`` over the 10,000-row table, one pa
 The table comes from a real model on the real test split; which model does not matter for the
 timing, so an untrained one (seeded) is used unless a table is given.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -22,21 +23,30 @@ from lenet.metrics import filter_predictions
 __all__ = ["FILTERS", "bench_predictions_grid"]
 
 # the kinds of change a class makes: mistakes hardest first, everything, one class, unsure ones
-FILTERS = [dict(which="misclassified", sort="loss"), dict(which="all", sort="index"),
-           dict(which="correct", true=[4], sort="confidence"), dict(which="all", confidence=(0.0, 0.9)),
-           dict(which="all", pred=[3, 5, 8], sort="loss")]
+FILTERS = [
+    dict(which="misclassified", sort="loss"),
+    dict(which="all", sort="index"),
+    dict(which="correct", true=[4], sort="confidence"),
+    dict(which="all", confidence=(0.0, 0.9)),
+    dict(which="all", pred=[3, 5, 8], sort="loss"),
+]
 
 
 def _table_and_images() -> tuple[pd.DataFrame, np.ndarray]:
     from lenet.data import load_split
     from lenet.metrics import predict
     from lenet.model import build_model
+
     split = load_split("test")
     return predict(build_model("classic", "xavier", seed=0), split), split.raw.numpy()
 
 
-def bench_predictions_grid(table: pd.DataFrame | None = None, raw: np.ndarray | None = None,
-                           n: int = 100, repeats: int = 30) -> dict:
+def bench_predictions_grid(
+    table: pd.DataFrame | None = None,
+    raw: np.ndarray | None = None,
+    n: int = 100,
+    repeats: int = 30,
+) -> dict:
     """p50/p95 (ms) of filter + one ``n``-digit page as a figure, with and without serialisation.
 
     ``filter_grid_*``: ``filter_predictions`` and ``prediction_grid`` (the figure object);
@@ -44,6 +54,7 @@ def bench_predictions_grid(table: pd.DataFrame | None = None, raw: np.ndarray | 
     the server does before anything is sent). Each repeat cycles to the next of ``FILTERS``.
     """
     from lenet.plots.images import prediction_grid
+
     if table is None or raw is None:
         table, raw = _table_and_images()
     build, total, sizes = [], [], []
@@ -63,7 +74,13 @@ def bench_predictions_grid(table: pd.DataFrame | None = None, raw: np.ndarray | 
     def pct(xs: list[float], q: float) -> float:
         return round(sorted(xs)[min(len(xs) - 1, int(q * len(xs)))], 1)
 
-    return {"digits": n, "repeats": repeats, "rows": len(table),
-            "filter_grid_p50_ms": round(statistics.median(build), 1), "filter_grid_p95_ms": pct(build, 0.95),
-            "total_p50_ms": round(statistics.median(total), 1), "total_p95_ms": pct(total, 0.95),
-            "figure_kb": round(statistics.median(sizes) / 1024, 1)}
+    return {
+        "digits": n,
+        "repeats": repeats,
+        "rows": len(table),
+        "filter_grid_p50_ms": round(statistics.median(build), 1),
+        "filter_grid_p95_ms": pct(build, 0.95),
+        "total_p50_ms": round(statistics.median(total), 1),
+        "total_p95_ms": pct(total, 0.95),
+        "figure_kb": round(statistics.median(sizes) / 1024, 1),
+    }

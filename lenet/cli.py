@@ -3,6 +3,7 @@
 Progress goes to stderr; ``--json`` puts one JSON object on the last line of stdout, so scripts
 can read results without parsing progress bars. Bad arguments exit with status 2 and one line.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,14 +38,31 @@ def _positive_float(text: str) -> float:
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
     from lenet.model import INITS, VARIANTS
     from lenet.train import OPTIMIZERS, PRESETS, RECIPES, SCHEDULES
-    p.add_argument("--preset", choices=sorted(PRESETS), default="default",
-                   help="start from a named configuration; flags below override it")
-    types = {"epochs": _positive_int, "batch_size": _positive_int, "lr": _positive_float,
-             "train_subset": _nonneg_int, "threads": _positive_int, "log_every": _positive_int,
-             "eval_batch_size": _positive_int}
-    choices = {"variant": VARIANTS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES,
-               "init": INITS, "recipe": RECIPES}
+
+    p.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default="default",
+        help="start from a named configuration; flags below override it",
+    )
+    types = {
+        "epochs": _positive_int,
+        "batch_size": _positive_int,
+        "lr": _positive_float,
+        "train_subset": _nonneg_int,
+        "threads": _positive_int,
+        "log_every": _positive_int,
+        "eval_batch_size": _positive_int,
+    }
+    choices = {
+        "variant": VARIANTS,
+        "optimizer": OPTIMIZERS,
+        "schedule": SCHEDULES,
+        "init": INITS,
+        "recipe": RECIPES,
+    }
     from lenet.train import TrainConfig
+
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         kind = types.get(f.name, f.type if f.type in ("int", "float") else None)
@@ -74,23 +92,36 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="measure speed and memory (see README)")
     b.add_argument("--json", action="store_true")
     b.add_argument("--only", default=None, help="comma-separated subset of benchmarks")
-    b.add_argument("--dashboard", action="store_true", help="also measure training behind the dashboard")
-    b.add_argument("--paper", action="store_true",
-                   help="also run the 1998 recipes end to end (paper, paper-fast, paper with distortions; ~30 min)")
+    b.add_argument(
+        "--dashboard", action="store_true", help="also measure training behind the dashboard"
+    )
+    b.add_argument(
+        "--paper",
+        action="store_true",
+        help="also run the 1998 recipes end to end (paper, paper-fast, paper with distortions; ~30 min)",
+    )
     return parser
 
 
-def _config_from_args(args) -> "TrainConfig":
+def _config_from_args(args) -> TrainConfig:
     from lenet.train import PRESETS, TrainConfig
-    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
-                 if getattr(args, f.name, None) is not None}
+
+    overrides = {
+        f.name: getattr(args, f.name)
+        for f in fields(TrainConfig)
+        if getattr(args, f.name, None) is not None
+    }
     return replace(PRESETS[args.preset], **overrides)
 
 
 def _cmd_data(args) -> int:
-    from lenet.data import ensure_mnist
     from tqdm import tqdm
-    bar = tqdm(total=100, unit="%", file=sys.stderr, leave=False, bar_format="{desc} {bar} {n:.0f}%")
+
+    from lenet.data import ensure_mnist
+
+    bar = tqdm(
+        total=100, unit="%", file=sys.stderr, leave=False, bar_format="{desc} {bar} {n:.0f}%"
+    )
 
     def progress(message: str, fraction: float | None) -> None:
         bar.set_description_str(message)
@@ -106,9 +137,12 @@ def _cmd_data(args) -> int:
 
 def _cmd_train(args) -> int:
     import time
+
     from tqdm import tqdm
+
     from lenet.runs import RunStore
     from lenet.train import train
+
     cfg = _config_from_args(args)
     cfg.validate()
     print("config: " + json.dumps(asdict(cfg)), file=sys.stderr)
@@ -120,11 +154,15 @@ def _cmd_train(args) -> int:
             bar = tqdm(total=ev["total_steps"], unit="batch", file=sys.stderr, dynamic_ncols=True)
         elif ev["type"] == "batch" and bar is not None:
             bar.update(ev["step"] - bar.n)
-            bar.set_postfix(epoch=ev["epoch"], loss=f"{ev['loss']:.3f}", img_s=f"{ev['images_per_s']:.0f}")
+            bar.set_postfix(
+                epoch=ev["epoch"], loss=f"{ev['loss']:.3f}", img_s=f"{ev['images_per_s']:.0f}"
+            )
         elif ev["type"] == "epoch":
-            tqdm.write(f"epoch {ev['epoch']}: train loss {ev['train_loss']:.4f} acc {ev['train_acc']:.2f}% | "
-                       f"test loss {ev['test_loss']:.4f} top-1 {ev['test_acc']:.2f}% top-3 {ev['test_top3']:.2f}%",
-                       file=sys.stderr)
+            tqdm.write(
+                f"epoch {ev['epoch']}: train loss {ev['train_loss']:.4f} acc {ev['train_acc']:.2f}% | "
+                f"test loss {ev['test_loss']:.4f} top-1 {ev['test_acc']:.2f}% top-3 {ev['test_top3']:.2f}%",
+                file=sys.stderr,
+            )
 
     t0 = time.perf_counter()
     result = train(cfg, store=None if args.no_store else RunStore(), on_event=on_event)
@@ -134,17 +172,25 @@ def _cmd_train(args) -> int:
         print(f"{result.status}: {result.message}", file=sys.stderr)
     final = result.final
     done = next(e for e in reversed(result.history) if e["type"] in ("done", "stopped", "diverged"))
-    summary = {"run_id": result.run_id, "status": result.status, "variant": cfg.variant,
-               "epochs": final.get("epoch", 0), "test_accuracy": final.get("test_acc"),
-               "test_top3_accuracy": final.get("test_top3"), "test_loss": final.get("test_loss"),
-               "train_seconds": round(done["train_seconds"], 3),
-               "images_per_second": round(final.get("images_per_s", 0.0), 1),
-               "wall_seconds": round(time.perf_counter() - t0, 3)}
+    summary = {
+        "run_id": result.run_id,
+        "status": result.status,
+        "variant": cfg.variant,
+        "epochs": final.get("epoch", 0),
+        "test_accuracy": final.get("test_acc"),
+        "test_top3_accuracy": final.get("test_top3"),
+        "test_loss": final.get("test_loss"),
+        "train_seconds": round(done["train_seconds"], 3),
+        "images_per_second": round(final.get("images_per_s", 0.0), 1),
+        "wall_seconds": round(time.perf_counter() - t0, 3),
+    }
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"run {result.run_id}: {result.status}, test accuracy "
-              f"{summary['test_accuracy'] if summary['test_accuracy'] is not None else '-'} %")
+        print(
+            f"run {result.run_id}: {result.status}, test accuracy "
+            f"{summary['test_accuracy'] if summary['test_accuracy'] is not None else '-'} %"
+        )
     return 0 if result.status in ("finished", "stopped") else 1
 
 
@@ -152,6 +198,7 @@ def _cmd_eval(args) -> int:
     from lenet.data import load_split
     from lenet.metrics import evaluate_classification
     from lenet.runs import CheckpointError, RunStore
+
     try:
         run = RunStore().get(args.run)
         model = run.load_model(args.epoch)
@@ -160,15 +207,24 @@ def _cmd_eval(args) -> int:
         return 2
     test = load_split("test", "paper" if model.variant == "paper" else "mnist")
     m = evaluate_classification(model, test, topk=(1, 3))
-    out = {"run_id": run.id, "epoch": args.epoch if args.epoch is not None else run.epochs()[-1],
-           "test_accuracy": m["top1"], "test_top3_accuracy": m["top3"], "test_loss": m["loss"]}
-    print(json.dumps(out) if args.json else
-          f"run {run.id} epoch {out['epoch']}: top-1 {m['top1']:.2f}%  top-3 {m['top3']:.2f}%  loss {m['loss']:.4f}")
+    out = {
+        "run_id": run.id,
+        "epoch": args.epoch if args.epoch is not None else run.epochs()[-1],
+        "test_accuracy": m["top1"],
+        "test_top3_accuracy": m["top3"],
+        "test_loss": m["loss"],
+    }
+    print(
+        json.dumps(out)
+        if args.json
+        else f"run {run.id} epoch {out['epoch']}: top-1 {m['top1']:.2f}%  top-3 {m['top3']:.2f}%  loss {m['loss']:.4f}"
+    )
     return 0
 
 
 def _cmd_runs(args) -> int:
     from lenet.runs import RunStore
+
     infos = RunStore().list()
     if args.json:
         print(json.dumps([asdict(i) for i in infos]))
@@ -177,14 +233,18 @@ def _cmd_runs(args) -> int:
         print("no runs yet: python -m lenet train")
     for i in infos:
         acc = f"{i.best_test_acc:.2f}%" if i.best_test_acc is not None else "-"
-        print(f"{i.id}  {i.status:<11} {i.variant:<8} epochs {i.epochs_done:<3} best {acc}  {i.message}")
+        print(
+            f"{i.id}  {i.status:<11} {i.variant:<8} epochs {i.epochs_done:<3} best {acc}  {i.message}"
+        )
     return 0
 
 
 def _cmd_bench(args) -> int:
     from lenet.bench import run_benchmarks
-    results = run_benchmarks(only=args.only.split(",") if args.only else None, dashboard=args.dashboard,
-                             paper=args.paper)
+
+    results = run_benchmarks(
+        only=args.only.split(",") if args.only else None, dashboard=args.dashboard, paper=args.paper
+    )
     print(json.dumps(results, indent=None if args.json else 2))
     return 0
 
@@ -194,9 +254,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from lenet.data import MnistUnavailable
     from lenet.train import ConfigError
+
     try:
-        return {"data": _cmd_data, "train": _cmd_train, "eval": _cmd_eval, "runs": _cmd_runs,
-                "bench": _cmd_bench}[args.command](args)
+        return {
+            "data": _cmd_data,
+            "train": _cmd_train,
+            "eval": _cmd_eval,
+            "runs": _cmd_runs,
+            "bench": _cmd_bench,
+        }[args.command](args)
     except ConfigError as e:
         parser.exit(2, f"python -m lenet: error: {e}\n")
     except MnistUnavailable as e:

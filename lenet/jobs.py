@@ -11,6 +11,7 @@ calls; events arrive over a pipe and commands go back the same way. ``"thread"``
 thread of this process: no start-up cost (≈3 s to import torch and load MNIST in a child),
 for notebooks and tests.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -23,9 +24,9 @@ import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -106,8 +107,13 @@ class _Job:
 class JobManager:
     """Starts, controls and reports training jobs; every method is thread-safe."""
 
-    def __init__(self, store: RunStore | None = None, max_jobs: int = 1, isolation: str = "process",
-                 warm: bool = False):
+    def __init__(
+        self,
+        store: RunStore | None = None,
+        max_jobs: int = 1,
+        isolation: str = "process",
+        warm: bool = False,
+    ):
         """``warm`` (process isolation): keep one worker started, with torch imported and MNIST
         loaded, waiting for the next job, so Start begins training in well under a second
         instead of ≈3 s. It is started now and again whenever a job ends."""
@@ -131,15 +137,19 @@ class JobManager:
         with self._lock:
             active = [j for j in self._jobs.values() if j.state in ACTIVE_STATES]
             if len(active) >= self.max_jobs:
-                raise Busy(f"Busy: run {active[0].id} is already training on this server's cores. "
-                           f"Watch it, or wait until it finishes.")
+                raise Busy(
+                    f"Busy: run {active[0].id} is already training on this server's cores. "
+                    f"Watch it, or wait until it finishes."
+                )
             run = self.store.create(asdict(config))
             job = _Job(run.id, config, Control(), time.time())
             if self.isolation == "process":
                 job.control = self._spawn(job, run)
             self._jobs[job.id] = job
         target = self._read if self.isolation == "process" else self._work
-        job.thread = threading.Thread(target=target, args=(job, run), name=f"train-{job.id}", daemon=True)
+        job.thread = threading.Thread(
+            target=target, args=(job, run), name=f"train-{job.id}", daemon=True
+        )
         job.thread.start()
         return job.id
 
@@ -158,16 +168,29 @@ class JobManager:
 
     @staticmethod
     def _popen(preload: bool = True) -> subprocess.Popen:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            p for p in (_PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if p))
-        return subprocess.Popen([sys.executable, "-m", "lenet.worker", *(["--preload"] if preload else [])],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8",
-                                bufsize=1, env=env, cwd=_PACKAGE_ROOT)
+        env = dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join(
+                p for p in (_PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if p
+            ),
+        )
+        return subprocess.Popen(
+            [sys.executable, "-m", "lenet.worker", *(["--preload"] if preload else [])],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            bufsize=1,
+            env=env,
+            cwd=_PACKAGE_ROOT,
+        )
 
     def _spawn(self, job: _Job, run) -> _RemoteControl:
         """Hand ``job`` to the spare worker, or to a new one (see ``lenet.worker``)."""
         spare, self._spare = self._spare, None
-        job.process = spare if spare is not None and spare.poll() is None else self._popen(preload=False)
+        job.process = (
+            spare if spare is not None and spare.poll() is None else self._popen(preload=False)
+        )
         folder = Path(tempfile.mkdtemp(prefix=f"lenet-job-{job.id}-"))
         pipe, lock = job.process.stdin, threading.Lock()
 
@@ -178,8 +201,15 @@ class JobManager:
                     pipe.flush()
                 except (OSError, ValueError):  # the worker has ended; nothing left to command
                     pass
-        send({"config": asdict(job.config), "runs_dir": str(self.store.root.resolve()),
-              "run_id": run.id, "weights": str(folder / "weights.pt")})
+
+        send(
+            {
+                "config": asdict(job.config),
+                "runs_dir": str(self.store.root.resolve()),
+                "run_id": run.id,
+                "weights": str(folder / "weights.pt"),
+            }
+        )
         return _RemoteControl(send, folder / "weights.pt")
 
     def _read(self, job: _Job, run) -> None:
@@ -216,7 +246,9 @@ class JobManager:
 
     def _work(self, job: _Job, run) -> None:
         try:
-            result = train(job.config, control=job.control, on_event=lambda e: self._on_event(job, e), run=run)
+            result = train(
+                job.config, control=job.control, on_event=lambda e: self._on_event(job, e), run=run
+            )
             state, message = result.status, result.message
         except Exception as e:  # the UI shows the reason; the traceback goes to the log
             traceback.print_exc()
@@ -252,22 +284,35 @@ class JobManager:
             train_s = job.batches[-1]["train_seconds"] if job.batches else 0.0
             ips = job.batches[-1]["images_per_s"] if job.batches else None
             eta = train_s / step * (total - step) if step and total else None
-            return {"id": job.id, "state": state, "message": job.message,
-                    "config": asdict(job.config), "started": job.started,
-                    "elapsed": time.time() - job.started, "train_seconds": train_s,
-                    "step": step, "total_steps": total,
-                    "epoch": job.batches[-1]["epoch"] if job.batches else 0,
-                    "epochs": job.config.epochs, "progress": step / total if total else 0.0,
-                    "eta_seconds": eta if state in ("running", "paused") else 0.0,
-                    "images_per_s": ips, "batches": list(job.batches), "epoch_metrics": list(job.epochs),
-                    "lr_changes": list(job.lr_changes), "latest": job.epochs[-1] if job.epochs else None}
+            return {
+                "id": job.id,
+                "state": state,
+                "message": job.message,
+                "config": asdict(job.config),
+                "started": job.started,
+                "elapsed": time.time() - job.started,
+                "train_seconds": train_s,
+                "step": step,
+                "total_steps": total,
+                "epoch": job.batches[-1]["epoch"] if job.batches else 0,
+                "epochs": job.config.epochs,
+                "progress": step / total if total else 0.0,
+                "eta_seconds": eta if state in ("running", "paused") else 0.0,
+                "images_per_s": ips,
+                "batches": list(job.batches),
+                "epoch_metrics": list(job.epochs),
+                "lr_changes": list(job.lr_changes),
+                "latest": job.epochs[-1] if job.epochs else None,
+            }
 
     def jobs(self) -> list[dict]:
         """Short rows for every job this process knows, newest first."""
         with self._lock:
             ids = [j.id for j in sorted(self._jobs.values(), key=lambda j: j.started, reverse=True)]
-        return [{k: v for k, v in self.snapshot(i).items() if k not in ("batches", "epoch_metrics")}
-                for i in ids]
+        return [
+            {k: v for k, v in self.snapshot(i).items() if k not in ("batches", "epoch_metrics")}
+            for i in ids
+        ]
 
     def active(self) -> list[str]:
         with self._lock:
@@ -295,7 +340,12 @@ class JobManager:
         """Stop every job and wait for it (called at interpreter exit); a worker process that
         doesn't stop in time is killed, and its run is then reported as failed."""
         with self._lock:
-            jobs, spare, self._spare, self._closed = list(self._jobs.values()), self._spare, None, True
+            jobs, spare, self._spare, self._closed = (
+                list(self._jobs.values()),
+                self._spare,
+                None,
+                True,
+            )
         if spare is not None and spare.poll() is None:
             spare.stdin.close()  # an unused spare exits when its input ends
         for job in jobs:

@@ -3,10 +3,11 @@
 Everything is vectorised and runs under ``torch.no_grad``: a whole test split (10,000 images)
 goes through in well under two seconds on two cores.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -14,18 +15,43 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["topk_accuracies", "_topk_accuracies", "confusion_matrix", "per_class_accuracy",
-           "evaluate_classification", "predict", "filter_predictions", "most_confused_pairs",
-           "PREDICTION_COLUMNS", "prediction_summary", "Page", "paginate", "PAGE_SIZES",
-           "parse_prediction_params"]
+__all__ = [
+    "topk_accuracies",
+    "_topk_accuracies",
+    "confusion_matrix",
+    "per_class_accuracy",
+    "evaluate_classification",
+    "predict",
+    "filter_predictions",
+    "most_confused_pairs",
+    "PREDICTION_COLUMNS",
+    "prediction_summary",
+    "Page",
+    "paginate",
+    "PAGE_SIZES",
+    "parse_prediction_params",
+]
 
-PREDICTION_COLUMNS = ["index", "label", "prediction", "correct", "confidence", "loss",
-                      "top1", "top2", "top3", "p1", "p2", "p3"]
+PREDICTION_COLUMNS = [
+    "index",
+    "label",
+    "prediction",
+    "correct",
+    "confidence",
+    "loss",
+    "top1",
+    "top2",
+    "top3",
+    "p1",
+    "p2",
+    "p3",
+]
 
 
 @torch.no_grad()
-def topk_accuracies(logits: torch.Tensor, targets: torch.Tensor,
-                    ks: Sequence[int] = (1, 3)) -> dict[int, float]:
+def topk_accuracies(
+    logits: torch.Tensor, targets: torch.Tensor, ks: Sequence[int] = (1, 3)
+) -> dict[int, float]:
     """Percentage of rows whose target is among the k largest logits, for each k in ``ks``."""
     maxk = max(ks)
     top = logits.topk(maxk, dim=1).indices  # (N, maxk)
@@ -37,21 +63,25 @@ def topk_accuracies(logits: torch.Tensor, targets: torch.Tensor,
 _topk_accuracies = topk_accuracies  # the seed's private name, kept for its notebooks
 
 
-def confusion_matrix(labels: torch.Tensor | np.ndarray, preds: torch.Tensor | np.ndarray,
-                     num_classes: int = 10) -> torch.Tensor:
+def confusion_matrix(
+    labels: torch.Tensor | np.ndarray, preds: torch.Tensor | np.ndarray, num_classes: int = 10
+) -> torch.Tensor:
     """Counts (num_classes, num_classes): rows are true classes, columns predicted ones."""
     labels = torch.as_tensor(labels, dtype=torch.long)
     preds = torch.as_tensor(preds, dtype=torch.long)
     flat = labels * num_classes + preds
-    return torch.bincount(flat, minlength=num_classes ** 2).view(num_classes, num_classes)
+    return torch.bincount(flat, minlength=num_classes**2).view(num_classes, num_classes)
 
 
 def per_class_accuracy(cm: torch.Tensor) -> torch.Tensor:
     """Accuracy in percent for each true class (row) of a confusion matrix; NaN for empty rows."""
     cm = torch.as_tensor(cm, dtype=torch.float64)
     totals = cm.sum(dim=1)
-    return torch.where(totals > 0, 100.0 * cm.diagonal() / totals.clamp(min=1),
-                       torch.full_like(totals, float("nan")))
+    return torch.where(
+        totals > 0,
+        100.0 * cm.diagonal() / totals.clamp(min=1),
+        torch.full_like(totals, float("nan")),
+    )
 
 
 def most_confused_pairs(cm: torch.Tensor, n: int = 5) -> list[tuple[int, int, int]]:
@@ -67,7 +97,7 @@ def _batches(data, batch_size: int) -> Iterable[tuple[torch.Tensor, torch.Tensor
     if isinstance(data, tuple) and len(data) == 2 and torch.is_tensor(data[0]):
         x, y = data
         for i in range(0, len(y), batch_size):
-            yield x[i:i + batch_size], y[i:i + batch_size]
+            yield x[i : i + batch_size], y[i : i + batch_size]
     elif hasattr(data, "images") and hasattr(data, "labels"):  # a lenet.data.Split
         yield from _batches((data.images, data.labels), batch_size)
     else:  # a DataLoader or any iterable of (images, labels)
@@ -87,8 +117,13 @@ def _logits(model: nn.Module, data, batch_size: int) -> tuple[torch.Tensor, torc
 
 
 @torch.no_grad()
-def evaluate_classification(model: nn.Module, data, topk: Sequence[int] = (1, 3),
-                            return_predictions: bool = False, batch_size: int = 1000) -> dict:
+def evaluate_classification(
+    model: nn.Module,
+    data,
+    topk: Sequence[int] = (1, 3),
+    return_predictions: bool = False,
+    batch_size: int = 1000,
+) -> dict:
     """Mean cross-entropy and top-k accuracies (%) of ``model`` on ``data``.
 
     ``data`` is a ``Split``, an ``(images, labels)`` pair of tensors or a DataLoader. Keys:
@@ -116,22 +151,36 @@ def predict(model: nn.Module, split, batch_size: int = 2000) -> pd.DataFrame:
     p3, c3 = probs.topk(3, dim=1)
     losses = F.cross_entropy(logits, labels, reduction="none")
     pred = c3[:, 0]
-    return pd.DataFrame({
-        "index": np.arange(len(labels)), "label": labels.numpy(), "prediction": pred.numpy(),
-        "correct": (pred == labels).numpy(), "confidence": p3[:, 0].numpy(),
-        "loss": losses.numpy(), "top1": c3[:, 0].numpy(), "top2": c3[:, 1].numpy(),
-        "top3": c3[:, 2].numpy(), "p1": p3[:, 0].numpy(), "p2": p3[:, 1].numpy(),
-        "p3": p3[:, 2].numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "index": np.arange(len(labels)),
+            "label": labels.numpy(),
+            "prediction": pred.numpy(),
+            "correct": (pred == labels).numpy(),
+            "confidence": p3[:, 0].numpy(),
+            "loss": losses.numpy(),
+            "top1": c3[:, 0].numpy(),
+            "top2": c3[:, 1].numpy(),
+            "top3": c3[:, 2].numpy(),
+            "p1": p3[:, 0].numpy(),
+            "p2": p3[:, 1].numpy(),
+            "p3": p3[:, 2].numpy(),
+        }
+    )
 
 
 SORTS = {"index": ("index", True), "confidence": ("confidence", True), "loss": ("loss", False)}
 
 
-def filter_predictions(df: pd.DataFrame, which: str = "all", true: Iterable[int] | None = None,
-                       pred: Iterable[int] | None = None,
-                       confidence: tuple[float, float] = (0.0, 1.0),
-                       sort: str = "index", cell: tuple[int, int] | None = None) -> pd.DataFrame:
+def filter_predictions(
+    df: pd.DataFrame,
+    which: str = "all",
+    true: Iterable[int] | None = None,
+    pred: Iterable[int] | None = None,
+    confidence: tuple[float, float] = (0.0, 1.0),
+    sort: str = "index",
+    cell: tuple[int, int] | None = None,
+) -> pd.DataFrame:
     """Rows of a predictions table that pass the filters, sorted.
 
     ``which`` is all | correct | misclassified; ``true``/``pred`` keep only those classes (None
@@ -167,10 +216,14 @@ def prediction_summary(df: pd.DataFrame, sure: float = 0.9) -> dict:
     right = df["correct"].to_numpy()
     confident = df["confidence"].to_numpy() >= sure
     wrong = int((~right).sum())
-    return {"images": n, "accuracy": 100.0 * (n - wrong) / max(n, 1),
-            "top3": 100.0 * top3.sum() / max(n, 1), "misclassified": wrong,
-            "sure_right": 100.0 * confident[right].mean() if wrong < n else float("nan"),
-            "sure_wrong": 100.0 * confident[~right].mean() if wrong else float("nan")}
+    return {
+        "images": n,
+        "accuracy": 100.0 * (n - wrong) / max(n, 1),
+        "top3": 100.0 * top3.sum() / max(n, 1),
+        "misclassified": wrong,
+        "sure_right": 100.0 * confident[right].mean() if wrong < n else float("nan"),
+        "sure_wrong": 100.0 * confident[~right].mean() if wrong else float("nan"),
+    }
 
 
 # ------------------------------------------------------------- one page of a long table
@@ -180,6 +233,7 @@ PAGE_SIZES = (20, 50, 100, 200)  # a page is drawn as one image grid; 200 is sti
 @dataclass(frozen=True)
 class Page:
     """Rows ``start:stop`` of ``total``: page ``number`` (1-based) of ``pages``."""
+
     number: int
     pages: int
     start: int
@@ -205,8 +259,9 @@ def _ints(values: list[str], lo: int, hi: int) -> list[int] | None:
     return out if all(lo <= v <= hi for v in out) else None
 
 
-def parse_prediction_params(params: Mapping[str, list[str]], n_images: int = 10_000,
-                            num_classes: int = 10) -> tuple[dict, list[str]]:
+def parse_prediction_params(
+    params: Mapping[str, list[str]], n_images: int = 10_000, num_classes: int = 10
+) -> tuple[dict, list[str]]:
     """Check a shared view's query parameters; return (the usable ones, notes on the rest).
 
     ``params`` maps each name to all its values (``?true=3&true=5`` -> ["3", "5"]). Recognised:
@@ -221,9 +276,13 @@ def parse_prediction_params(params: Mapping[str, list[str]], n_images: int = 10_
         "size": lambda v: x[0] if (x := _ints([v], 1, 10**6)) and x[0] in PAGE_SIZES else None,
         "page": lambda v: x[0] if (x := _ints([v], 1, 10**9)) else None,
         "sample": lambda v: x[0] if (x := _ints([v], 0, n_images - 1)) else None,
-        "cell": lambda v: tuple(x) if (x := _ints(v.split("-"), 0, num_classes - 1)) and len(x) == 2 else None,
+        "cell": lambda v: (
+            tuple(x) if (x := _ints(v.split("-"), 0, num_classes - 1)) and len(x) == 2 else None
+        ),
     }
-    for name, values in ((n, [str(v) for v in params.get(n, [])]) for n in (*one, "true", "pred", "conf")):
+    for name, values in (
+        (n, [str(v) for v in params.get(n, [])]) for n in (*one, "true", "pred", "conf")
+    ):
         if not values:
             continue
         if name in ("true", "pred"):  # each class on its own: the valid ones still apply
@@ -237,7 +296,9 @@ def parse_prediction_params(params: Mapping[str, list[str]], n_images: int = 10_
         if value is not None:
             good[name] = value
         if value is None or (name in ("true", "pred") and bad):
-            notes.append(f"ignored {name}={'&'.join(bad)}: " + _EXPECTED[name].format(last=n_images - 1))
+            notes.append(
+                f"ignored {name}={'&'.join(bad)}: " + _EXPECTED[name].format(last=n_images - 1)
+            )
     return good, notes
 
 
@@ -247,9 +308,13 @@ def _confidence_range(values: list[str]) -> tuple[int, int] | None:
 
 
 _EXPECTED = {
-    "show": "expected all, correct or misclassified", "true": "expected classes 0-9",
-    "pred": "expected classes 0-9", "sort": f"expected one of {', '.join(SORTS)}",
-    "size": f"expected one of {', '.join(map(str, PAGE_SIZES))}", "page": "expected a page number",
-    "sample": "expected a test image index from 0 to {last}", "cell": "expected true-predicted, e.g. 4-9",
+    "show": "expected all, correct or misclassified",
+    "true": "expected classes 0-9",
+    "pred": "expected classes 0-9",
+    "sort": f"expected one of {', '.join(SORTS)}",
+    "size": f"expected one of {', '.join(map(str, PAGE_SIZES))}",
+    "page": "expected a page number",
+    "sample": "expected a test image index from 0 to {last}",
+    "cell": "expected true-predicted, e.g. 4-9",
     "conf": "expected two whole percentages from 0 to 100",
 }

@@ -9,6 +9,7 @@
 Layer attributes carry the paper's names (``C1``, ``S2``, ... ``OUTPUT``) instead of PEP 8's
 lowercase so that checkpoints, ``activations()`` keys and the UI all read like the paper.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,8 +17,17 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["VARIANTS", "INITS", "ConvTanh", "SubsampleAvgPool", "LeNet5", "init_tanh_xavier",
-           "build_model", "summary", "count_parameters"]
+__all__ = [
+    "VARIANTS",
+    "INITS",
+    "ConvTanh",
+    "SubsampleAvgPool",
+    "LeNet5",
+    "init_tanh_xavier",
+    "build_model",
+    "summary",
+    "count_parameters",
+]
 
 VARIANTS = ("classic", "modern", "paper")
 INITS = ("default", "xavier", "paper")
@@ -98,6 +108,7 @@ class LeNet5(nn.Module):
             self.OUTPUT = nn.Linear(84, 10)
         else:
             from lenet.paper import paper_layers  # deferred: only this variant needs it
+
             for name, layer in paper_layers().items():
                 setattr(self, name, layer)
 
@@ -136,6 +147,7 @@ def build_model(variant: str = "classic", init: str = "default", seed: int | Non
         model.apply(init_tanh_xavier)
     elif init == "paper":
         from lenet.paper import paper_init_
+
         paper_init_(model)
     return model
 
@@ -146,19 +158,39 @@ def count_parameters(module: nn.Module) -> int:
 
 
 LAYER_KINDS = {
-    "classic": {"C1": "conv 5x5 + tanh", "S2": "avg-pool 2x2 + tanh", "C3": "conv 5x5 + tanh",
-                "S4": "avg-pool 2x2 + tanh", "C5": "conv 5x5 + tanh", "F6": "linear + tanh",
-                "OUTPUT": "linear"},
-    "modern": {"C1": "conv 5x5 + ReLU", "S2": "max-pool 2x2", "C3": "conv 5x5 + ReLU",
-               "S4": "max-pool 2x2", "C5": "conv 5x5 + ReLU", "F6": "linear + ReLU",
-               "OUTPUT": "linear"},
-    "paper": {"C1": "conv 5x5 + squash", "S2": "trainable subsample + squash",
-              "C3": "sparse conv 5x5 (Table I) + squash", "S4": "trainable subsample + squash",
-              "C5": "conv 5x5 + squash", "F6": "linear + squash", "OUTPUT": "Euclidean RBF"},
+    "classic": {
+        "C1": "conv 5x5 + tanh",
+        "S2": "avg-pool 2x2 + tanh",
+        "C3": "conv 5x5 + tanh",
+        "S4": "avg-pool 2x2 + tanh",
+        "C5": "conv 5x5 + tanh",
+        "F6": "linear + tanh",
+        "OUTPUT": "linear",
+    },
+    "modern": {
+        "C1": "conv 5x5 + ReLU",
+        "S2": "max-pool 2x2",
+        "C3": "conv 5x5 + ReLU",
+        "S4": "max-pool 2x2",
+        "C5": "conv 5x5 + ReLU",
+        "F6": "linear + ReLU",
+        "OUTPUT": "linear",
+    },
+    "paper": {
+        "C1": "conv 5x5 + squash",
+        "S2": "trainable subsample + squash",
+        "C3": "sparse conv 5x5 (Table I) + squash",
+        "S4": "trainable subsample + squash",
+        "C5": "conv 5x5 + squash",
+        "F6": "linear + squash",
+        "OUTPUT": "Euclidean RBF",
+    },
 }
 
 
-def _connections(name: str, layer: nn.Module, out_shape: tuple[int, ...], in_shape: tuple[int, ...]) -> int:
+def _connections(
+    name: str, layer: nn.Module, out_shape: tuple[int, ...], in_shape: tuple[int, ...]
+) -> int:
     """Multiply-accumulate connections into a layer's outputs, counting biases as the paper does."""
     if hasattr(layer, "connections"):
         return int(layer.connections(in_shape, out_shape))
@@ -193,8 +225,15 @@ def summary(model: LeNet5) -> list[dict]:
         if name == "C5":
             x = x.flatten(1)
         out_shape = tuple(x.shape[1:])
-        rows.append({"layer": name, "kind": LAYER_KINDS[model.variant][name],
-                     "output_shape": out_shape, "parameters": count_parameters(layer),
-                     "connections": _connections(name, layer, out_shape, in_shape)
-                     if model.variant != "paper" else count_connections(layer, out_shape)})
+        rows.append(
+            {
+                "layer": name,
+                "kind": LAYER_KINDS[model.variant][name],
+                "output_shape": out_shape,
+                "parameters": count_parameters(layer),
+                "connections": _connections(name, layer, out_shape, in_shape)
+                if model.variant != "paper"
+                else count_connections(layer, out_shape),
+            }
+        )
     return rows

@@ -6,6 +6,7 @@ Proc. IEEE 86(11), 1998: sec. II.B (architecture, Table I), sec. III.C (schedule
 `lenet.model` composes these blocks under the paper's layer names (see `paper_layers`);
 `lenet.sdlm` trains them with the paper's recipe, on the explicit forward/backward at the end.
 """
+
 from __future__ import annotations
 
 import torch
@@ -45,9 +46,23 @@ class TrainableSubsample(nn.Module):
 
 # Table I: the S2 maps feeding each C3 map, "to break the symmetry in the network".
 C3_TABLE: tuple[tuple[int, ...], ...] = (
-    (0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 5), (0, 4, 5), (0, 1, 5),
-    (0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (0, 3, 4, 5), (0, 1, 4, 5), (0, 1, 2, 5),
-    (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5), (0, 1, 2, 3, 4, 5))
+    (0, 1, 2),
+    (1, 2, 3),
+    (2, 3, 4),
+    (3, 4, 5),
+    (0, 4, 5),
+    (0, 1, 5),
+    (0, 1, 2, 3),
+    (1, 2, 3, 4),
+    (2, 3, 4, 5),
+    (0, 3, 4, 5),
+    (0, 1, 4, 5),
+    (0, 1, 2, 5),
+    (0, 1, 3, 4),
+    (1, 2, 4, 5),
+    (0, 2, 3, 5),
+    (0, 1, 2, 3, 4, 5),
+)
 
 
 def c3_connections(table: tuple[tuple[int, ...], ...] = C3_TABLE) -> Tensor:
@@ -102,13 +117,15 @@ _GLYPHS = """\
 ..###.. .###### ####### ######. ....##. .####.. ..###.. .##.... .#####. .###...
 """
 DIGIT_BITMAPS: tuple[str, ...] = tuple(  # one 12-line string per digit
-    "\n".join(row.split()[d] for row in _GLYPHS.splitlines()) for d in range(10))
+    "\n".join(row.split()[d] for row in _GLYPHS.splitlines()) for d in range(10)
+)
 
 
 def rbf_centers() -> Tensor:
     """The fixed RBF centres w_i (10, 84) of ±1: each bitmap read row by row."""
-    return torch.tensor([[1.0 if ch == "#" else -1.0 for ch in b if ch != "\n"]
-                         for b in DIGIT_BITMAPS])
+    return torch.tensor(
+        [[1.0 if ch == "#" else -1.0 for ch in b if ch != "\n"] for b in DIGIT_BITMAPS]
+    )
 
 
 def closest_bitmaps(centers: Tensor | None = None) -> tuple[int, int, int]:
@@ -136,10 +153,15 @@ class RBFOutput(nn.Module):
 
 def paper_layers() -> dict[str, nn.Module]:
     """Fresh C1 … OUTPUT modules under the paper's names, for `lenet.model` to assign."""
-    return {"C1": nn.Sequential(nn.Conv2d(1, 6, 5), Squash()), "S2": TrainableSubsample(6),
-            "C3": nn.Sequential(PartialConv2d(), Squash()), "S4": TrainableSubsample(16),
-            "C5": nn.Sequential(nn.Conv2d(16, 120, 5), Squash()),
-            "F6": nn.Sequential(nn.Linear(120, 84), Squash()), "OUTPUT": RBFOutput()}
+    return {
+        "C1": nn.Sequential(nn.Conv2d(1, 6, 5), Squash()),
+        "S2": TrainableSubsample(6),
+        "C3": nn.Sequential(PartialConv2d(), Squash()),
+        "S4": TrainableSubsample(16),
+        "C5": nn.Sequential(nn.Conv2d(16, 120, 5), Squash()),
+        "F6": nn.Sequential(nn.Linear(120, 84), Squash()),
+        "OUTPUT": RBFOutput(),
+    }
 
 
 # The paper leaves j open. Halfway between the two closest centres ('0' and '6', 18 bits
@@ -189,7 +211,8 @@ PAPER_TABLE: dict[str, dict[str, int]] = {
     "C3": {"parameters": 1_516, "connections": 151_600},
     "S4": {"parameters": 32, "connections": 2_000},
     "C5": {"parameters": 48_120, "connections": 48_120},
-    "F6": {"parameters": 10_164, "connections": 10_164}}
+    "F6": {"parameters": 10_164, "connections": 10_164},
+}
 
 
 def count_connections(layer: nn.Module, output_shape: tuple[int, ...]) -> int:
@@ -206,8 +229,9 @@ def count_connections(layer: nn.Module, output_shape: tuple[int, ...]) -> int:
 
 
 @torch.no_grad()
-def measure_layers(layers: dict[str, nn.Module], input_shape: tuple[int, ...] = (1, 32, 32)
-                   ) -> dict[str, dict]:
+def measure_layers(
+    layers: dict[str, nn.Module], input_shape: tuple[int, ...] = (1, 32, 32)
+) -> dict[str, dict]:
     """Push a dummy input through `layers` in order and report, per layer, the output shape,
     parameters and connections, computed (not copied) so they can be checked against
     `PAPER_TABLE`."""
@@ -216,16 +240,30 @@ def measure_layers(layers: dict[str, nn.Module], input_shape: tuple[int, ...] = 
         first = layer[0] if isinstance(layer, nn.Sequential) else layer
         x = layer(x.flatten(1) if isinstance(first, (nn.Linear, RBFOutput)) else x)
         shape = tuple(x.shape[1:])
-        table[name] = {"output_shape": shape, "connections": count_connections(layer, shape),
-                       "parameters": sum(p.numel() for p in layer.parameters())}
+        table[name] = {
+            "output_shape": shape,
+            "connections": count_connections(layer, shape),
+            "parameters": sum(p.numel() for p in layer.parameters()),
+        }
     return table
 
 
 def paper_parameters(model: nn.Module) -> list[Tensor]:
     """The 12 trainable tensors in forward order (C1 weight, bias, S2 coef, bias, … F6)."""
-    return [model.C1[0].weight, model.C1[0].bias, model.S2.coef, model.S2.bias,
-            model.C3[0].kernels, model.C3[0].bias, model.S4.coef, model.S4.bias,
-            model.C5[0].weight, model.C5[0].bias, model.F6[0].weight, model.F6[0].bias]
+    return [
+        model.C1[0].weight,
+        model.C1[0].bias,
+        model.S2.coef,
+        model.S2.bias,
+        model.C3[0].kernels,
+        model.C3[0].bias,
+        model.S4.coef,
+        model.S4.bias,
+        model.C5[0].weight,
+        model.C5[0].bias,
+        model.F6[0].weight,
+        model.F6[0].bias,
+    ]
 
 
 # An explicit forward/backward, written once for two uses: the gradient (square=False), and
@@ -242,8 +280,9 @@ def _subsample(h: Tensor, coef: Tensor, bias: Tensor) -> tuple:
     return ("sub", coef, s, t, h.shape), t
 
 
-def explicit_forward(P: list[Tensor], x: Tensor, c3_idx: tuple[Tensor, Tensor]
-                     ) -> tuple[list, Tensor]:
+def explicit_forward(
+    P: list[Tensor], x: Tensor, c3_idx: tuple[Tensor, Tensor]
+) -> tuple[list, Tensor]:
     """C1 … F6 on x (N, 1, 32, 32) with explicit pre-activations kept for `explicit_backward`."""
     W1, b1, c2, b2, K3, b3, c4, b4, W5, b5, W6, b6 = P
     n = x.shape[0]
@@ -257,8 +296,9 @@ def explicit_forward(P: list[Tensor], x: Tensor, c3_idx: tuple[Tensor, Tensor]
     return [c1, s2, c3, s4, c5, f6], A * t[:, :, 0]  # F6 output (N, 84)
 
 
-def explicit_backward(cache: list, dx: Tensor, square: bool, c3_idx: tuple[Tensor, Tensor]
-                      ) -> list[Tensor]:
+def explicit_backward(
+    cache: list, dx: Tensor, square: bool, c3_idx: tuple[Tensor, Tensor]
+) -> list[Tensor]:
     """Backpropagate dE/dx of F6's output into dE/dθ, or, with square=True, d²E/dx² into
     appendix C's Gauss-Newton diagonal d²E/dθ² (weights², inputs², f'(a)², no cross terms;
     shared weights sum over their connections). Both are summed over the batch."""
@@ -272,8 +312,11 @@ def explicit_backward(cache: list, dx: Tensor, square: bool, c3_idx: tuple[Tenso
             up = (da * w2[:, None, None])[:, :, :, None, :, None].expand(-1, -1, -1, 2, -1, 2)
             dx = up.reshape(in_shape)
         else:  # a = W @ cols + b
-            gw = (da[:, :, 0].T @ inp2[:, :, 0] if da.shape[2] == 1  # Σ over batch, positions
-                  else torch.bmm(da, inp2.transpose(1, 2)).sum(0))
+            gw = (
+                da[:, :, 0].T @ inp2[:, :, 0]
+                if da.shape[2] == 1  # Σ over batch, positions
+                else torch.bmm(da, inp2.transpose(1, 2)).sum(0)
+            )
             if w.shape == (16, 150):  # C3: only the 60 connected kernels are parameters
                 gw = gw.view(16, 6, 25)[c3_idx].view(-1, 5, 5)
             grads[:0] = [gw, da.sum((0, 2))]
@@ -283,8 +326,6 @@ def explicit_backward(cache: list, dx: Tensor, square: bool, c3_idx: tuple[Tenso
     return grads
 
 
-
-
 # --- Against the paper: the comparisons the dashboard's Paper page shows ----------------------
 PAPER_TEST_ERROR = 0.95  # % on MNIST's test set, sec. III.C, no distortions
 PAPER_TEST_ERROR_DISTORTED = 0.8  # % with the training set distorted at random each pass
@@ -292,16 +333,32 @@ PAPER_TEST_ERROR_DISTORTED = 0.8  # % with the training set distorted at random 
 # What each variant does, stage by stage (the paper column is the 1998 design, sec. II.B-III.C).
 CHANGES: dict[str, dict[str, str]] = {
     "activation": {"paper": "1.7159·tanh(2/3·a)", "classic": "tanh", "modern": "ReLU"},
-    "pooling": {"paper": "2×2 sum × trainable coef + bias, squashed",
-                "classic": "2×2 average + tanh", "modern": "2×2 max"},
-    "C3": {"paper": "60 of 96 kernels (Table I)", "classic": "all 96 kernels",
-           "modern": "all 96 kernels"},
-    "output": {"paper": "Euclidean RBF, fixed 7×12 bitmaps", "classic": "linear (logits)",
-               "modern": "linear (logits)"},
-    "loss": {"paper": "right class's RBF penalty + competition (MAP, eq. 9)", "classic": "cross-entropy",
-             "modern": "cross-entropy"},
-    "optimizer": {"paper": "SDLM, η per pass, one pattern per update",
-                  "classic": "Adam, one-cycle schedule", "modern": "Adam, one-cycle schedule"}}
+    "pooling": {
+        "paper": "2×2 sum × trainable coef + bias, squashed",
+        "classic": "2×2 average + tanh",
+        "modern": "2×2 max",
+    },
+    "C3": {
+        "paper": "60 of 96 kernels (Table I)",
+        "classic": "all 96 kernels",
+        "modern": "all 96 kernels",
+    },
+    "output": {
+        "paper": "Euclidean RBF, fixed 7×12 bitmaps",
+        "classic": "linear (logits)",
+        "modern": "linear (logits)",
+    },
+    "loss": {
+        "paper": "right class's RBF penalty + competition (MAP, eq. 9)",
+        "classic": "cross-entropy",
+        "modern": "cross-entropy",
+    },
+    "optimizer": {
+        "paper": "SDLM, η per pass, one pattern per update",
+        "classic": "Adam, one-cycle schedule",
+        "modern": "Adam, one-cycle schedule",
+    },
+}
 
 
 def compare_with_paper(rows: list[dict]) -> list[dict]:
@@ -312,17 +369,24 @@ def compare_with_paper(rows: list[dict]) -> list[dict]:
     for r in rows:
         ref = PAPER_TABLE.get(r["layer"], {})
         same = [ref[k] == r[k] for k in ("parameters", "connections") if k in ref]
-        out.append({"layer": r["layer"], "kind": r["kind"],
-                    "output": "×".join(map(str, r["output_shape"])),
-                    "paper parameters": ref.get("parameters"), "our parameters": r["parameters"],
-                    "paper connections": ref.get("connections"),
-                    "our connections": r["connections"],
-                    "match": "—" if not same else ("✓" if all(same) else "✗")})
+        out.append(
+            {
+                "layer": r["layer"],
+                "kind": r["kind"],
+                "output": "×".join(map(str, r["output_shape"])),
+                "paper parameters": ref.get("parameters"),
+                "our parameters": r["parameters"],
+                "paper connections": ref.get("connections"),
+                "our connections": r["connections"],
+                "match": "—" if not same else ("✓" if all(same) else "✗"),
+            }
+        )
     return out
 
 
-def best_runs(infos: list, variants: tuple[str, ...] = ("paper", "classic", "modern"),
-              distorted: bool = False) -> dict[str, object | None]:
+def best_runs(
+    infos: list, variants: tuple[str, ...] = ("paper", "classic", "modern"), distorted: bool = False
+) -> dict[str, object | None]:
     """The stored run with the best test accuracy per variant (`RunInfo`s), None if none;
     only runs trained on distorted patterns if `distorted`, else only runs without."""
     best: dict[str, object | None] = dict.fromkeys(variants)
@@ -330,7 +394,10 @@ def best_runs(infos: list, variants: tuple[str, ...] = ("paper", "classic", "mod
         acc = getattr(info, "best_test_acc", None)
         if bool((getattr(info, "config", None) or {}).get("distort")) != distorted:
             continue
-        if info.variant in best and acc is not None and (
-                best[info.variant] is None or acc > best[info.variant].best_test_acc):
+        if (
+            info.variant in best
+            and acc is not None
+            and (best[info.variant] is None or acc > best[info.variant].best_test_acc)
+        ):
             best[info.variant] = info
     return best

@@ -8,6 +8,7 @@ written to a temporary file and renamed (``os.replace`` is atomic), so a reader 
 old file or the new one. Listing never raises: a run that can't be read shows as ``corrupt``
 and one whose process died shows as ``interrupted``, each with what survived.
 """
+
 from __future__ import annotations
 
 import json
@@ -64,6 +65,7 @@ def _pid_alive(pid: int) -> bool:
 @dataclass
 class RunInfo:
     """What the Runs page lists: everything readable about a run, never an exception."""
+
     id: str
     status: str
     variant: str = "?"
@@ -98,16 +100,26 @@ class Run:
             st["best_test_acc"] = max(event["test_acc"], st.get("best_test_acc") or 0.0)
             _atomic_write_json(self.path / "status.json", st)
 
-    def save_epoch(self, epoch: int, model: nn.Module, optimizer, config, metrics: dict | None) -> None:
+    def save_epoch(
+        self, epoch: int, model: nn.Module, optimizer, config, metrics: dict | None
+    ) -> None:
         """Checkpoint (model, optimizer, config) and kernel snapshot for ``epoch``, atomically."""
         cfg = asdict(config) if is_dataclass(config) else dict(config)
-        ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict() if optimizer else None,
-                "epoch": epoch, "config": cfg, "variant": cfg.get("variant"), "metrics": metrics}
+        ckpt = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict() if optimizer else None,
+            "epoch": epoch,
+            "config": cfg,
+            "variant": cfg.get("variant"),
+            "metrics": metrics,
+        }
         snap = {"epoch": epoch, "C1": model.C1.state_dict(), "C3": model.C3.state_dict()}
         for sub, payload in (("checkpoints", ckpt), ("snapshots", snap)):
             folder = self.path / sub
             folder.mkdir(exist_ok=True)
-            _atomic_write_bytes(folder / f"epoch_{epoch:03d}.pt", lambda f, p=payload: torch.save(p, f))
+            _atomic_write_bytes(
+                folder / f"epoch_{epoch:03d}.pt", lambda f, p=payload: torch.save(p, f)
+            )
 
     def finish(self, status: str, message: str = "") -> None:
         st = self.status()
@@ -172,21 +184,25 @@ class Run:
         except FileNotFoundError:
             raise CheckpointError(f"Run {self.id} has no checkpoint for epoch {epoch}.") from None
         except Exception as e:  # torch raises many types for a damaged file
-            raise CheckpointError(f"The checkpoint for epoch {epoch} of run {self.id} could not be "
-                                  f"loaded ({type(e).__name__}: {str(e)[:120]}). The file is damaged; "
-                                  f"choose another epoch or run.") from None
+            raise CheckpointError(
+                f"The checkpoint for epoch {epoch} of run {self.id} could not be "
+                f"loaded ({type(e).__name__}: {str(e)[:120]}). The file is damaged; "
+                f"choose another epoch or run."
+            ) from None
         return ckpt
 
     def load_model(self, epoch: int | None = None) -> nn.Module:
         """A ``LeNet5`` in eval mode with the weights of ``epoch`` (default: the latest)."""
         from lenet.model import LeNet5
+
         ckpt = self.load_checkpoint(epoch)
         try:
             model = LeNet5(ckpt.get("variant") or ckpt["config"]["variant"])
             model.load_state_dict(ckpt["model"])
         except Exception as e:
-            raise CheckpointError(f"The checkpoint of run {self.id} does not fit LeNet-5 "
-                                  f"({type(e).__name__}).") from None
+            raise CheckpointError(
+                f"The checkpoint of run {self.id} does not fit LeNet-5 ({type(e).__name__})."
+            ) from None
         return model.eval()
 
     def load_snapshot(self, epoch: int) -> dict:
@@ -194,35 +210,52 @@ class Run:
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:
-            raise CheckpointError(f"Kernel snapshot of epoch {epoch} unreadable ({type(e).__name__}).") from None
+            raise CheckpointError(
+                f"Kernel snapshot of epoch {epoch} unreadable ({type(e).__name__})."
+            ) from None
 
     def info(self) -> RunInfo:
         """Everything listable about this run; never raises."""
         try:
             cfg = self.config
         except (OSError, ValueError):
-            return RunInfo(self.id, "corrupt", message="config.json is missing or unreadable",
-                           epochs_done=len([e for e in self.epochs() if e > 0]))
+            return RunInfo(
+                self.id,
+                "corrupt",
+                message="config.json is missing or unreadable",
+                epochs_done=len([e for e in self.epochs() if e > 0]),
+            )
         st = self.status()
         if not st:  # status lost: rebuild what we can from the metrics log
             epochs = [e for e in self.events() if e.get("type") == "epoch"]
-            st = {"state": "interrupted", "message": "status.json was missing; rebuilt from metrics",
-                  "epochs_done": len(epochs),
-                  "best_test_acc": max((e["test_acc"] for e in epochs), default=None)}
+            st = {
+                "state": "interrupted",
+                "message": "status.json was missing; rebuilt from metrics",
+                "epochs_done": len(epochs),
+                "best_test_acc": max((e["test_acc"] for e in epochs), default=None),
+            }
         state = st.get("state", "corrupt")
         if state == "running" and not self._still_running(st):
             state = "interrupted"
-            st["message"] = "The training process ended without finishing; completed epochs are kept."
+            st["message"] = (
+                "The training process ended without finishing; completed epochs are kept."
+            )
             # an epoch's checkpoint is written before its event: a process killed in between still
             # finished that epoch
             st["epochs_done"] = max([st.get("epochs_done", 0), *self.epochs()])
         started, ended = st.get("started"), st.get("ended")
-        return RunInfo(id=self.id, status=state if state in STATUSES else "corrupt",
-                       variant=cfg.get("variant", "?"), config=cfg,
-                       epochs_done=st.get("epochs_done", 0), best_test_acc=st.get("best_test_acc"),
-                       last_test_acc=st.get("last_test_acc"), started=started,
-                       duration=(ended or time.time()) - started if started else None,
-                       message=st.get("message", ""))
+        return RunInfo(
+            id=self.id,
+            status=state if state in STATUSES else "corrupt",
+            variant=cfg.get("variant", "?"),
+            config=cfg,
+            epochs_done=st.get("epochs_done", 0),
+            best_test_acc=st.get("best_test_acc"),
+            last_test_acc=st.get("last_test_acc"),
+            started=started,
+            duration=(ended or time.time()) - started if started else None,
+            message=st.get("message", ""),
+        )
 
     def _still_running(self, st: dict) -> bool:
         pid = st.get("pid")
@@ -235,7 +268,9 @@ class RunStore:
     """All runs under one folder (``LENET_RUNS_DIR``, default ``./runs``)."""
 
     def __init__(self, root: str | os.PathLike | None = None):
-        self.root = Path(root) if root is not None else Path(os.environ.get("LENET_RUNS_DIR", RUNS_DIR))
+        self.root = (
+            Path(root) if root is not None else Path(os.environ.get("LENET_RUNS_DIR", RUNS_DIR))
+        )
 
     @staticmethod
     def new_id() -> str:
@@ -256,8 +291,10 @@ class RunStore:
             except FileExistsError:
                 continue
         _atomic_write_json(path / "config.json", config)
-        _atomic_write_json(path / "status.json", {"state": "running", "pid": os.getpid(),
-                                                  "started": time.time(), "epochs_done": 0})
+        _atomic_write_json(
+            path / "status.json",
+            {"state": "running", "pid": os.getpid(), "started": time.time(), "epochs_done": 0},
+        )
         _ACTIVE.add(str(path.resolve()))
         return Run(path)
 

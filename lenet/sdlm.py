@@ -2,22 +2,29 @@
 stochastic diagonal Levenberg-Marquardt (SDLM), sec. III.C's η schedule and distortions, the
 training loops (one pattern per update, or batched), and `train_paper`, the recipe behind
 `lenet.train.train` for `TrainConfig(recipe="paper" | "paper-fast")`."""
+
 from __future__ import annotations
 
 import math
 import os
 import time
 import warnings
-from dataclasses import asdict
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from lenet.paper import (BACKGROUND, MAP_J, explicit_backward, explicit_forward, map_loss,
-                         mle_loss, paper_parameters)
+from lenet.paper import (
+    BACKGROUND,
+    MAP_J,
+    explicit_backward,
+    explicit_forward,
+    map_loss,
+    mle_loss,
+    paper_parameters,
+)
 
 
 @torch.no_grad()
@@ -45,8 +52,11 @@ class SDLM(torch.optim.Optimizer):
 
     def step_sizes(self) -> dict[Tensor, Tensor]:
         """η/(μ + h) per parameter; the fast loops compute it once per pass."""
-        return {p: g["lr"] / (g["mu"] + self.state[p].get("hessian", torch.zeros_like(p)))
-                for g in self.param_groups for p in g["params"]}
+        return {
+            p: g["lr"] / (g["mu"] + self.state[p].get("hessian", torch.zeros_like(p)))
+            for g in self.param_groups
+            for p in g["params"]
+        }
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
@@ -98,9 +108,15 @@ def recipe_eta(p: int) -> float:
     return scale * eta_for_pass(p)
 
 
-def distort(images: Tensor, generator: torch.Generator | None = None, shift: float = 2.0,
-            scale: float = 0.1, squeeze: float = 0.1, shear: float = 0.15,
-            background: float = BACKGROUND) -> Tensor:
+def distort(
+    images: Tensor,
+    generator: torch.Generator | None = None,
+    shift: float = 2.0,
+    scale: float = 0.1,
+    squeeze: float = 0.1,
+    shear: float = 0.15,
+    background: float = BACKGROUND,
+) -> Tensor:
     """Sec. III.C's random planar affine distortions of (N, 1, H, W), one per image:
     translation ±shift px, scaling 1±scale, squeezing (x by q, y by 1/q, q = 1±squeeze),
     horizontal shearing ±shear. Pixels pulled in from outside are `background`."""
@@ -112,21 +128,42 @@ def distort(images: Tensor, generator: torch.Generator | None = None, shift: flo
     theta[:, 0, 2], theta[:, 1, 2] = u(shift) * 2 / w, u(shift) * 2 / h  # 1 px = 2/size
     out = torch.empty_like(images)
     for i in range(0, n, 8192):  # in chunks: a grid for all 60,000 digits alone is 0.5 GB
-        part = images[i:i + 8192]
-        grid = F.affine_grid(theta[i:i + 8192].to(images), list(part.shape), align_corners=False)
+        part = images[i : i + 8192]
+        grid = F.affine_grid(theta[i : i + 8192].to(images), list(part.shape), align_corners=False)
         # grid_sample fills with 0: shift the background to 0 and back
-        out[i:i + 8192] = F.grid_sample(part - background, grid, align_corners=False) + background
+        out[i : i + 8192] = F.grid_sample(part - background, grid, align_corners=False) + background
     return out
 
 
-_SHAPES = ((6, 1, 5, 5), (6,), (6,), (6,), (60, 5, 5), (16,), (16,), (16,),
-           (120, 16, 5, 5), (120,), (84, 120), (84,))
+_SHAPES = (
+    (6, 1, 5, 5),
+    (6,),
+    (6,),
+    (6,),
+    (60, 5, 5),
+    (16,),
+    (16,),
+    (16,),
+    (120, 16, 5, 5),
+    (120,),
+    (84, 120),
+    (84,),
+)
 _SIZES = [int(torch.Size(s).numel()) for s in _SHAPES]
 _COMPILED: dict[str, Callable] = {}
 
 
-def _sgd1_step(flat: Tensor, steps: Tensor, x: Tensor, target: Tensor, centers: Tensor,
-               stats: Tensor, out_idx: Tensor, in_idx: Tensor, j: float | None) -> None:
+def _sgd1_step(
+    flat: Tensor,
+    steps: Tensor,
+    x: Tensor,
+    target: Tensor,
+    centers: Tensor,
+    stats: Tensor,
+    out_idx: Tensor,
+    in_idx: Tensor,
+    j: float | None,
+) -> None:
     """One pattern, one update, in place on the flat parameter vector; stats += (E, error).
     No autograd and no host sync, so the compiler can fuse it into a few C++ kernels."""
     params = [v.view(s) for v, s in zip(flat.split(_SIZES), _SHAPES)]
@@ -151,8 +188,9 @@ def _step_fn(compile: bool, args: tuple) -> Callable:
         return _sgd1_step
     if "sgd1" not in _COMPILED:
         try:  # realize_reads_threshold=1 stops inductor recomputing tanh inside im2col
-            fn = torch.compile(_sgd1_step, fullgraph=True, dynamic=False,
-                               options={"realize_reads_threshold": 1})
+            fn = torch.compile(
+                _sgd1_step, fullgraph=True, dynamic=False, options={"realize_reads_threshold": 1}
+            )
             fn(args[0].clone(), *args[1:5], args[5].clone(), *args[6:])  # compile on copies
             _COMPILED["sgd1"] = fn
         except Exception as err:  # noqa: BLE001 - any compiler failure falls back
@@ -164,15 +202,30 @@ def _step_fn(compile: bool, args: tuple) -> Callable:
 def _summary(stats: Tensor, done: int, started: float, stopped: bool) -> dict:
     loss, error = (stats / max(done, 1)).tolist()
     seconds = time.perf_counter() - started
-    return {"patterns": done, "loss": loss, "train_error": error, "seconds": seconds,
-            "ms_per_pattern": 1e3 * seconds / max(done, 1), "stopped": stopped}
+    return {
+        "patterns": done,
+        "loss": loss,
+        "train_error": error,
+        "seconds": seconds,
+        "ms_per_pattern": 1e3 * seconds / max(done, 1),
+        "stopped": stopped,
+    }
 
 
-def train_pass_sgd1(model: nn.Module, opt: SDLM, images: Tensor, targets: Tensor,
-                    order: Tensor, *, loss: str = "mle", j: float = MAP_J,
-                    check_stop: Callable[[], bool] | None = None,
-                    on_progress: Callable[[dict], None] | None = None, every: int = 100,
-                    compile: bool = True) -> dict:
+def train_pass_sgd1(
+    model: nn.Module,
+    opt: SDLM,
+    images: Tensor,
+    targets: Tensor,
+    order: Tensor,
+    *,
+    loss: str = "mle",
+    j: float = MAP_J,
+    check_stop: Callable[[], bool] | None = None,
+    on_progress: Callable[[dict], None] | None = None,
+    every: int = 100,
+    compile: bool = True,
+) -> dict:
     """One pass of the paper's recipe: one update per pattern of `images[order]`, steps
     η/(μ + h) frozen for the pass (call `opt.estimate_hessian` first). Every `every` updates
     the weights are copied into `model`, `on_progress` gets the running summary and
@@ -190,12 +243,13 @@ def train_pass_sgd1(model: nn.Module, opt: SDLM, images: Tensor, targets: Tensor
     started, done, stopped = time.perf_counter(), 0, False
     with torch.no_grad():
         for i in range(len(order)):
-            step(flat, steps, imgs[i:i + 1], tgts[i:i + 1], *const)
+            step(flat, steps, imgs[i : i + 1], tgts[i : i + 1], *const)
             done = i + 1
             if done % every == 0 or done == len(order):
                 # the model (and any view of it) sees the current weights
-                torch._foreach_copy_(params, [v.view_as(p) for v, p in
-                                              zip(flat.split(_SIZES), params)])
+                torch._foreach_copy_(
+                    params, [v.view_as(p) for v, p in zip(flat.split(_SIZES), params)]
+                )
                 if on_progress:
                     on_progress(_summary(stats, done, started, False))
                 if check_stop and check_stop():
@@ -207,12 +261,21 @@ def train_pass_sgd1(model: nn.Module, opt: SDLM, images: Tensor, targets: Tensor
     return _summary(stats, done, started, stopped)
 
 
-def train_pass_batched(model: nn.Module, opt: SDLM, images: Tensor, targets: Tensor,
-                       order: Tensor, *, batch_size: int = 64, step_scale: float = 8.0,
-                       loss: str = "mle", j: float = MAP_J,
-                       check_stop: Callable[[], bool] | None = None,
-                       on_progress: Callable[[dict], None] | None = None,
-                       every: int = 100) -> dict:
+def train_pass_batched(
+    model: nn.Module,
+    opt: SDLM,
+    images: Tensor,
+    targets: Tensor,
+    order: Tensor,
+    *,
+    batch_size: int = 64,
+    step_scale: float = 8.0,
+    loss: str = "mle",
+    j: float = MAP_J,
+    check_stop: Callable[[], bool] | None = None,
+    on_progress: Callable[[dict], None] | None = None,
+    every: int = 100,
+) -> dict:
     """An approximation of `train_pass_sgd1` ("paper-fast"): one SDLM step of
     `step_scale`·η/(μ + h) per mini-batch on the mean loss. Scaling by batch_size (the sum of
     per-pattern steps from one point) diverges, so does ×16. Measured, one pass of 60,000 at
@@ -220,7 +283,7 @@ def train_pass_batched(model: nn.Module, opt: SDLM, images: Tensor, targets: Ten
     0.56 ms/pattern; one pattern per update, 2.7 %. The model's forward must return -y."""
     started, done, stopped, stats = time.perf_counter(), 0, False, torch.zeros(2)
     for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
+        idx = order[start : start + batch_size]
         y = -model(images[idx])
         mean = mle_loss(y, targets[idx]) if loss == "mle" else map_loss(y, targets[idx], j)
         opt.zero_grad(set_to_none=True)
@@ -237,8 +300,9 @@ def train_pass_batched(model: nn.Module, opt: SDLM, images: Tensor, targets: Ten
     return _summary(stats, done, started, stopped)
 
 
-def train_paper(cfg, store=None, control=None, on_event: Callable[[dict], None] | None = None,
-                run=None):
+def train_paper(
+    cfg, store=None, control=None, on_event: Callable[[dict], None] | None = None, run=None
+):
     """`lenet.train.train` for the paper recipes: same events, store and control. "paper": one
     compiled update per pattern (cfg.batch_size ignored); "paper-fast": `train_pass_batched`.
     cfg.epochs passes at η = `recipe_eta` (cfg.lr is ignored: the paper fixes η per pass) until
@@ -249,6 +313,7 @@ def train_paper(cfg, store=None, control=None, on_event: Callable[[dict], None] 
     from lenet.metrics import evaluate_classification
     from lenet.model import build_model
     from lenet.train import Control, Result, _subset, configure_threads, reporter
+
     configure_threads(cfg.threads)
     control = control or Control()
     run, history, emit = reporter(cfg, store, run, on_event)
@@ -264,9 +329,17 @@ def train_paper(cfg, store=None, control=None, on_event: Callable[[dict], None] 
     eta_override: float | None = None  # a teacher's η, once set
     if run is not None:
         run.save_epoch(0, model, opt, cfg, None)
-    emit({"type": "start", "time": time.time(), "train_images": n, "test_images": len(test.labels),
-          "steps_per_epoch": steps_per_epoch, "total_steps": steps_per_epoch * cfg.epochs,
-          "lr": recipe_eta(1)})
+    emit(
+        {
+            "type": "start",
+            "time": time.time(),
+            "train_images": n,
+            "test_images": len(test.labels),
+            "steps_per_epoch": steps_per_epoch,
+            "total_steps": steps_per_epoch * cfg.epochs,
+            "lr": recipe_eta(1),
+        }
+    )
     state = {"active": 0.0, "step": 0, "seen": 0, "paused": 0.0, "published": 0.0}
     status, message = "finished", ""
     for epoch in range(1, cfg.epochs + 1):
@@ -294,44 +367,80 @@ def train_paper(cfg, store=None, control=None, on_event: Callable[[dict], None] 
                 diverged.append(loss)
                 return
             if k and (done // every > window["done"] // every or done == n):
-                emit({"type": "batch", "epoch": epoch, "step": state["step"], "loss": loss,
-                      "acc": 100.0 * (1 - err), "lr": opt.param_groups[0]["lr"],
-                      "images_per_s": k / max(t - window["t"], 1e-9),
-                      "train_seconds": state["active"] + t})
+                emit(
+                    {
+                        "type": "batch",
+                        "epoch": epoch,
+                        "step": state["step"],
+                        "loss": loss,
+                        "acc": 100.0 * (1 - err),
+                        "lr": opt.param_groups[0]["lr"],
+                        "images_per_s": k / max(t - window["t"], 1e-9),
+                        "train_seconds": state["active"] + t,
+                    }
+                )
                 window.update(done=done, loss=s["loss"] * done, err=s["train_error"] * done, t=t)
             if time.perf_counter() - state["published"] > 1.0:  # live weights, about 1/s
                 control.publish(model, epoch, state["step"])
                 state["published"] = time.perf_counter()
 
         kw = {"check_stop": check_stop, "on_progress": on_progress, "loss": PAPER_LOSS}
-        s = (train_pass_sgd1(model, opt, data, Y, order, every=100, **kw) if batch == 1 else
-             train_pass_batched(model, opt, data, Y, order, batch_size=batch, every=every, **kw))
+        s = (
+            train_pass_sgd1(model, opt, data, Y, order, every=100, **kw)
+            if batch == 1
+            else train_pass_batched(model, opt, data, Y, order, batch_size=batch, every=every, **kw)
+        )
         state["active"] += s["seconds"] - state["paused"]
         state["seen"] += s["patterns"]
         state["step"] = base_step + math.ceil(s["patterns"] / batch)
         if diverged or not math.isfinite(s["loss"]):
-            status, message = "diverged", (f"The loss became NaN at η = {opt.param_groups[0]['lr']:g}: "
-                                           "the weights blew up. Try a smaller learning rate.")
+            status, message = (
+                "diverged",
+                (
+                    f"The loss became NaN at η = {opt.param_groups[0]['lr']:g}: "
+                    "the weights blew up. Try a smaller learning rate."
+                ),
+            )
         status = "stopped" if status == "finished" and s["stopped"] else status
         if status != "finished":
             break
-        metrics = evaluate_classification(model, (test.images, test.labels), topk=(1, 3),
-                                          batch_size=cfg.eval_batch_size)
-        event = {"type": "epoch", "epoch": epoch, "step": state["step"], "train_loss": s["loss"],
-                 "train_acc": 100.0 * (1 - s["train_error"]), "test_loss": metrics["loss"],
-                 "test_acc": metrics["top1"], "test_top3": metrics["top3"],
-                 "lr": opt.param_groups[0]["lr"], "train_seconds": state["active"],
-                 "images_per_s": state["seen"] / max(state["active"], 1e-9)}
+        metrics = evaluate_classification(
+            model, (test.images, test.labels), topk=(1, 3), batch_size=cfg.eval_batch_size
+        )
+        event = {
+            "type": "epoch",
+            "epoch": epoch,
+            "step": state["step"],
+            "train_loss": s["loss"],
+            "train_acc": 100.0 * (1 - s["train_error"]),
+            "test_loss": metrics["loss"],
+            "test_acc": metrics["top1"],
+            "test_top3": metrics["top3"],
+            "lr": opt.param_groups[0]["lr"],
+            "train_seconds": state["active"],
+            "images_per_s": state["seen"] / max(state["active"], 1e-9),
+        }
         control.publish(model, epoch, state["step"])
         if run is not None:
             run.save_epoch(epoch, model, opt, cfg, event)
         emit(event)
 
     if status == "stopped":
-        message = f"Stopped by request after {state['step']} of {steps_per_epoch * cfg.epochs} updates."
+        message = (
+            f"Stopped by request after {state['step']} of {steps_per_epoch * cfg.epochs} updates."
+        )
     end = {"step": state["step"], "train_seconds": state["active"]}
-    emit({"type": "done", **end} if status == "finished" else {"type": status, **end, "message": message})
+    emit(
+        {"type": "done", **end}
+        if status == "finished"
+        else {"type": status, **end, "message": message}
+    )
     if run is not None:
         run.finish(status, message)
-    return Result(status=status, model=model, history=history,
-                  run_id=run.id if run is not None else None, message=message)
+    return Result(
+        status=status,
+        model=model,
+        history=history,
+        run_id=run.id if run is not None else None,
+        message=message,
+    )

@@ -14,6 +14,7 @@ slows the pages. The protocol is one JSON object per line:
 The worker writes the run folder itself (events, checkpoints, final status) and publishes its
 live weights, about once a second, to the ``weights`` file (written whole, then renamed).
 """
+
 from __future__ import annotations
 
 import json
@@ -30,6 +31,7 @@ RESULT = "_result"  # the last line a worker writes
 
 def _write_weights(path: Path, state: dict, epoch: int, step: int) -> None:
     import torch
+
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save({"state": state, "epoch": epoch, "step": step}, tmp)
     os.replace(tmp, path)
@@ -58,6 +60,7 @@ def _preload() -> None:
     """What every job needs first (torch, the trainer, MNIST normalised for classic/modern):
     done before the job arrives, so a spare worker starts training at once."""
     from lenet.data import load_split
+
     try:
         load_split("train"), load_split("test")
     except Exception as e:  # noqa: BLE001 - a missing dataset is reported by the job itself
@@ -70,6 +73,7 @@ def main() -> int:
     from lenet.control import Control
     from lenet.runs import RunStore
     from lenet.train import TrainConfig, train
+
     if "--preload" in sys.argv:
         _preload()
     line = sys.stdin.readline()
@@ -94,7 +98,9 @@ def main() -> int:
             channel.write(json.dumps(obj) + "\n")
 
     control = PublishingControl()
-    threading.Thread(target=_listen, args=(control, sys.stdin), name="commands", daemon=True).start()
+    threading.Thread(
+        target=_listen, args=(control, sys.stdin), name="commands", daemon=True
+    ).start()
     run = RunStore(job["runs_dir"]).get(job["run_id"])
     try:
         result = train(TrainConfig(**job["config"]), control=control, on_event=send, run=run)

@@ -56,8 +56,9 @@ class StreamlitServer:
     the server). ``LENET_RUNS_DIR`` points at ``runs_dir`` so the app never sees the user's runs.
     """
 
-    def __init__(self, script: str | Path, runs_dir: Path, log_path: Path,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, script: str | Path, runs_dir: Path, log_path: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.script = Path(script)
         self.runs_dir = Path(runs_dir)
         self.log_path = Path(log_path)
@@ -75,7 +76,7 @@ class StreamlitServer:
         except FileNotFoundError:
             return ""
 
-    def start(self, timeout: float = 60.0, attempts: int = 3) -> "StreamlitServer":
+    def start(self, timeout: float = 60.0, attempts: int = 3) -> StreamlitServer:
         """Start the server and wait for ``/_stcore/health``; raise RuntimeError with the log."""
         for attempt in range(attempts):
             self._spawn()
@@ -91,18 +92,39 @@ class StreamlitServer:
 
     def _spawn(self) -> None:
         self.port = free_port()
-        env = {**os.environ, "LENET_RUNS_DIR": str(self.runs_dir), "PYTHONUNBUFFERED": "1",
-               "LENET_WARM_WORKER": "1", **self.extra_env}  # the server as `make dashboard` runs it
+        env = {
+            **os.environ,
+            "LENET_RUNS_DIR": str(self.runs_dir),
+            "PYTHONUNBUFFERED": "1",
+            "LENET_WARM_WORKER": "1",
+            **self.extra_env,
+        }  # the server as `make dashboard` runs it
         # The interpreter running the tests (.venv/bin/python under `make test`), so the server
         # sees exactly the packages the tests see.
-        cmd = [sys.executable, "-m", "streamlit", "run", str(self.script),
-               "--server.address", "127.0.0.1", "--server.port", str(self.port),
-               "--server.headless", "true"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(self.script),
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(self.port),
+            "--server.headless",
+            "true",
+        ]
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "wb")
         # cwd = repo root so .streamlit/config.toml applies, as under `make dashboard`.
-        self.process = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=log,
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            cmd,
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
         log.close()  # the child holds its own descriptor
 
     def _wait_healthy(self, timeout: float) -> None:
@@ -110,8 +132,9 @@ class StreamlitServer:
         health = f"{self.url}/_stcore/health"
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"streamlit exited with code {self.process.returncode}:\n"
-                                   f"{self.logs()}")
+                raise RuntimeError(
+                    f"streamlit exited with code {self.process.returncode}:\n{self.logs()}"
+                )
             try:
                 with urllib.request.urlopen(health, timeout=2) as resp:
                     if resp.status == 200 and resp.read().strip() == b"ok":

@@ -15,8 +15,8 @@ Browser fixtures (see ``browser_utils`` for the helpers they use):
 from __future__ import annotations
 
 import os
-import sys
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -25,7 +25,9 @@ import pytest
 from browser_utils import CHROMIUM, CHROMIUM_ARGS, REPO_ROOT, VIEWPORT, StreamlitServer, screenshot
 
 _RUNS_TMP: str | None = None
-sys.path.insert(0, str(REPO_ROOT / "dashboard"))  # AppTest pages import `common` as Streamlit lets them
+sys.path.insert(
+    0, str(REPO_ROOT / "dashboard")
+)  # AppTest pages import `common` as Streamlit lets them
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -73,7 +75,9 @@ def _in_ci() -> bool:
 def streamlit_app(tmp_path_factory: pytest.TempPathFactory):
     """``dashboard/Home.py`` served on 127.0.0.1:<free port>, shared by one test module."""
     tmp = tmp_path_factory.mktemp("streamlit")
-    server = StreamlitServer("dashboard/Home.py", runs_dir=tmp / "runs", log_path=tmp / "server.log")
+    server = StreamlitServer(
+        "dashboard/Home.py", runs_dir=tmp / "runs", log_path=tmp / "server.log"
+    )
     try:
         server.start(timeout=60)
     except RuntimeError as exc:
@@ -93,11 +97,18 @@ def start_streamlit(tmp_path: Path):
     """Factory for servers owned by one test; every server it started is stopped afterwards."""
     servers: list[StreamlitServer] = []
 
-    def start(script: str | Path = "dashboard/Home.py", runs_dir: Path | None = None,
-              env: dict[str, str] | None = None) -> StreamlitServer:
+    def start(
+        script: str | Path = "dashboard/Home.py",
+        runs_dir: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> StreamlitServer:
         n = len(servers)
-        server = StreamlitServer(script, runs_dir=runs_dir or tmp_path / f"runs{n}",
-                                 log_path=tmp_path / f"server{n}.log", env=env)
+        server = StreamlitServer(
+            script,
+            runs_dir=runs_dir or tmp_path / f"runs{n}",
+            log_path=tmp_path / f"server{n}.log",
+            env=env,
+        )
         servers.append(server)
         try:
             return server.start(timeout=60)
@@ -162,6 +173,7 @@ def use_runs(monkeypatch):
         monkeypatch.setenv("LENET_RUNS_DIR", str(path))
         st.cache_resource.clear()
         st.cache_data.clear()
+
     yield use
     st.cache_resource.clear()
     st.cache_data.clear()
@@ -172,6 +184,7 @@ def real_raw() -> Path:
     """The real MNIST IDX files (``make data`` puts them there); tests that need them skip
     without them and never download."""
     from lenet.data import MNIST_FILES
+
     raw = Path(os.environ.get("LENET_DATA_DIR", REPO_ROOT / "data")) / "MNIST" / "raw"
     if not all((raw / name).is_file() for name in MNIST_FILES):
         pytest.skip(f"MNIST files not in {raw} (run `make data`); these tests never download")

@@ -3,6 +3,7 @@
 AppTest runs fragments inline and never fires ``run_every``, so a test polls by calling
 ``at.run()`` again, as the browser's timer would.
 """
+
 import json
 import sys
 import time
@@ -31,6 +32,7 @@ def runs_dir(tmp_path, monkeypatch):
     st.cache_data.clear()
     yield tmp_path
     from common import job_manager
+
     job_manager().shutdown()  # no training thread outlives its test
     st.cache_resource.clear()
     st.cache_data.clear()
@@ -41,15 +43,20 @@ def two_runs(tmp_path_factory):
     """A runs folder with two short real runs (different learning rates) to list and compare."""
     root = tmp_path_factory.mktemp("two_runs")
     for lr in (3e-3, 3e-2):
-        result = train(TrainConfig(train_subset=1000, epochs=1, log_every=2, lr=lr, threads=1),
-                       store=RunStore(root))
+        result = train(
+            TrainConfig(train_subset=1000, epochs=1, log_every=2, lr=lr, threads=1),
+            store=RunStore(root),
+        )
         assert result.status == "finished"
     return root
 
 
 def texts(at) -> str:
-    return " ".join(str(e.value) for kind in ("info", "warning", "error", "success", "caption", "markdown")
-                    for e in getattr(at, kind))
+    return " ".join(
+        str(e.value)
+        for kind in ("info", "warning", "error", "success", "caption", "markdown")
+        for e in getattr(at, kind)
+    )
 
 
 def metrics(at) -> dict[str, str]:
@@ -68,6 +75,7 @@ def poll(at, until, timeout: float = 180.0) -> AppTest:
 
 
 # --- Home --------------------------------------------------------------------------------------
+
 
 def test_home_explains_lenet_and_draws_each_variant(runs_dir):
     at = AppTest.from_file(HOME, default_timeout=60).run()
@@ -97,6 +105,7 @@ def test_home_lists_latest_runs(two_runs, monkeypatch):
 
 # --- Train -------------------------------------------------------------------------------------
 
+
 def test_train_page_widgets_and_lesson_presets(runs_dir):
     at = AppTest.from_file(TRAIN, default_timeout=60).run()
     assert not at.exception
@@ -112,7 +121,10 @@ def test_train_page_widgets_and_lesson_presets(runs_dir):
     assert at.number_input(key="cfg_epochs").value == o.epochs
     assert "memorising is not learning" in texts(at)
     at.selectbox(key="lesson").set_value("lr-too-high").run()
-    assert at.select_slider(key="cfg_lr").value == 5.0 and at.selectbox(key="cfg_optimizer").value == "sgd"
+    assert (
+        at.select_slider(key="cfg_lr").value == 5.0
+        and at.selectbox(key="cfg_optimizer").value == "sgd"
+    )
 
 
 def test_train_tiny_run_to_the_end(runs_dir):
@@ -121,20 +133,27 @@ def test_train_tiny_run_to_the_end(runs_dir):
     at.number_input(key="cfg_epochs").set_value(1)
     at.button(key="start").click().run()
     assert not at.exception
-    run_id = at.query_params["run"][0] if isinstance(at.query_params["run"], list) else at.query_params["run"]
+    run_id = (
+        at.query_params["run"][0]
+        if isinstance(at.query_params["run"], list)
+        else at.query_params["run"]
+    )
     assert RunStore.valid_id(run_id)
     assert "Loss (smoothed)" in metrics(at)  # the live view
     poll(at, lambda a: "Test accuracy (top-1)" in metrics(a))
     shown = metrics(at)
     accuracy = float(shown["Test accuracy (top-1)"].rstrip(" %"))
     stored = RunStore(runs_dir).get(run_id).events()
-    assert accuracy == pytest.approx([e for e in stored if e["type"] == "epoch"][-1]["test_acc"], abs=0.01)
+    assert accuracy == pytest.approx(
+        [e for e in stored if e["type"] == "epoch"][-1]["test_acc"], abs=0.01
+    )
     assert shown["Test top-3"].endswith("%") and "Finished 1 epoch" in texts(at)
     assert len(at.get("plotly_chart")) == 2
 
 
 def test_train_second_viewer_sees_the_job_and_is_told_busy(runs_dir):
     from common import job_manager
+
     jm = job_manager()
     job = jm.start(replace(PRESETS["default"], train_subset=2000, epochs=1, threads=1))
     jm.control(job).pause()  # hold it active for as long as the test needs
@@ -152,11 +171,21 @@ def test_train_second_viewer_sees_the_job_and_is_told_busy(runs_dir):
         at.select_slider(key=f"live_lr_{job}").set_value(0.02).run()
         at.button(key="set_lr").click().run()
         jm.control(job).resume()
-        poll(at, lambda a: jm.snapshot(job)["lr_changes"] or jm.snapshot(job)["state"] not in ("starting", "running"), 60)
+        poll(
+            at,
+            lambda a: (
+                jm.snapshot(job)["lr_changes"]
+                or jm.snapshot(job)["state"] not in ("starting", "running")
+            ),
+            60,
+        )
         assert [c["lr"] for c in jm.snapshot(job)["lr_changes"]] == [0.02]
         at.run()
-        marks = [a["text"] for c in at.get("plotly_chart")
-                 for a in json.loads(c.proto.spec)["layout"].get("annotations", [])]
+        marks = [
+            a["text"]
+            for c in at.get("plotly_chart")
+            for a in json.loads(c.proto.spec)["layout"].get("annotations", [])
+        ]
         assert "lr → 0.02" in marks
     finally:
         jm.control(job).stop()
@@ -183,6 +212,7 @@ def test_train_url_with_stored_or_unknown_run(two_runs, monkeypatch):
 
 # --- Runs --------------------------------------------------------------------------------------
 
+
 def test_runs_page_empty(runs_dir):
     at = AppTest.from_file(RUNS, default_timeout=60).run()
     assert not at.exception
@@ -191,6 +221,7 @@ def test_runs_page_empty(runs_dir):
 
 def test_runs_page_lists_compares_and_deletes(two_runs, tmp_path, monkeypatch):
     import shutil
+
     root = tmp_path / "runs"
     shutil.copytree(two_runs, root)  # deleting must not disturb the shared fixture
     monkeypatch.setenv("LENET_RUNS_DIR", str(root))
@@ -200,7 +231,16 @@ def test_runs_page_lists_compares_and_deletes(two_runs, tmp_path, monkeypatch):
     assert not at.exception
     table = at.dataframe[0].value
     assert list(table["run"]) == ids
-    assert {"status", "variant", "optimizer", "lr", "best test %", "epochs", "duration", "started"} <= set(table)
+    assert {
+        "status",
+        "variant",
+        "optimizer",
+        "lr",
+        "best test %",
+        "epochs",
+        "duration",
+        "started",
+    } <= set(table)
     assert len(at.get("plotly_chart")) == 2  # the newest run is selected by default
     assert f"**{ids[0]}** · finished" in texts(at)
     assert at.get("download_button")
@@ -216,6 +256,7 @@ def test_runs_page_lists_compares_and_deletes(two_runs, tmp_path, monkeypatch):
 
 def test_runs_page_refuses_to_delete_a_running_run(runs_dir):
     from common import job_manager
+
     jm = job_manager()
     job = jm.start(replace(PRESETS["default"], train_subset=2000, epochs=1, threads=1))
     jm.control(job).pause()
@@ -231,6 +272,7 @@ def test_runs_page_refuses_to_delete_a_running_run(runs_dir):
 
 def test_runs_page_imports_a_zip_once_and_refuses_a_bad_one(two_runs, runs_dir):
     from lenet.archive import export_run
+
     source = RunStore(two_runs)
     data = export_run(source.get(source.list()[0].id))
     at = AppTest.from_file(RUNS, default_timeout=60).run()
@@ -240,7 +282,9 @@ def test_runs_page_imports_a_zip_once_and_refuses_a_bad_one(two_runs, runs_dir):
     at.run()  # the uploader still holds the file: it must not be imported twice
     assert len(RunStore(runs_dir).list()) == 1
     assert len(at.dataframe[0].value) == 1
-    at.file_uploader(key="import_zip").set_value(("bad.zip", b"not a zip at all", "application/zip")).run()
+    at.file_uploader(key="import_zip").set_value(
+        ("bad.zip", b"not a zip at all", "application/zip")
+    ).run()
     assert not at.exception
     assert any("not a zip archive" in e.value for e in at.sidebar.error)
     assert len(RunStore(runs_dir).list()) == 1

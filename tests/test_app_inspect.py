@@ -1,4 +1,5 @@
 """AppTest for the pages that look inside the network: Feature maps and Kernels."""
+
 import io
 import shutil
 import sys
@@ -6,7 +7,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
@@ -24,7 +24,9 @@ sys.path.insert(0, str(ROOT / "dashboard"))  # pages import `common` and `widget
 def runs_dir(tmp_path_factory):
     """A runs folder with one trained classic run (epochs 0 and 1)."""
     root = tmp_path_factory.mktemp("runs")
-    result = train(TrainConfig(train_subset=2000, epochs=1, log_every=5, threads=1), store=RunStore(root))
+    result = train(
+        TrainConfig(train_subset=2000, epochs=1, log_every=5, threads=1), store=RunStore(root)
+    )
     assert result.status == "finished"
     return root
 
@@ -42,7 +44,9 @@ SEVEN = png(lambda d: d.line([(60, 40), (140, 40), (90, 170)], fill=0, width=14)
 
 
 def texts(at) -> str:
-    return " ".join(str(e.value) for kind in ("info", "warning", "error", "success") for e in getattr(at, kind))
+    return " ".join(
+        str(e.value) for kind in ("info", "warning", "error", "success") for e in getattr(at, kind)
+    )
 
 
 def charts(at) -> list[str]:
@@ -69,8 +73,13 @@ def test_test_image_mode_shows_prediction_and_layers(runs_dir, use_runs):
     assert {"fm_input", "fm_top3", "fm_C1"} <= set(charts(at))
     assert at.number_input[0].value == 0
     assert at.query_params["sample"] in ("0", ["0"])  # a reload shows the same digit
-    for tab, chart in (("S2 · 6×14×14", "fm_S2"), ("C3 · 16×10×10", "fm_C3"), ("S4 · 16×5×5", "fm_S4"),
-                       ("C5 · F6 · OUTPUT", "fm_output"), ("Why this class?", "fm_saliency")):
+    for tab, chart in (
+        ("S2 · 6×14×14", "fm_S2"),
+        ("C3 · 16×10×10", "fm_C3"),
+        ("S4 · 16×5×5", "fm_S4"),
+        ("C5 · F6 · OUTPUT", "fm_output"),
+        ("Why this class?", "fm_saliency"),
+    ):
         at.session_state["fm_tab"] = tab
         at.run()
         assert not at.exception and chart in charts(at), tab
@@ -97,6 +106,7 @@ def test_random_button_and_robustness_probe(runs_dir, use_runs):
     assert not at.exception
     index = at.number_input[0].value
     from lenet.data import load_split
+
     assert int(load_split("test").labels[index]) == 3
     rotate = next(s for s in at.slider if s.label.startswith("Rotate"))
     rotate.set_value(45).run()
@@ -122,12 +132,15 @@ def test_upload_mode_shows_preprocessing_and_prediction(runs_dir, use_runs):
     assert len(at.get("image")) == 6  # the six preprocessing steps
 
 
-@pytest.mark.parametrize("name, data, message", [
-    ("empty.png", b"", "0 bytes"),
-    ("blank.png", png(), "No digit found"),
-    ("text.png", b"just some text, not a picture\n" * 10, "not a readable picture"),
-    ("cut.png", SEVEN[: len(SEVEN) // 2], "incomplete or damaged"),
-])
+@pytest.mark.parametrize(
+    "name, data, message",
+    [
+        ("empty.png", b"", "0 bytes"),
+        ("blank.png", png(), "No digit found"),
+        ("text.png", b"just some text, not a picture\n" * 10, "not a readable picture"),
+        ("cut.png", SEVEN[: len(SEVEN) // 2], "incomplete or damaged"),
+    ],
+)
 def test_bad_uploads_get_a_clear_message(runs_dir, use_runs, name, data, message):
     use_runs(runs_dir)
     at = choose_mode(open_page(), "Upload")
@@ -159,6 +172,7 @@ def test_quick_training_from_the_page(tmp_path, use_runs, monkeypatch):
     assert not at.exception
     job = at.session_state["quick_job"]
     from common import job_manager
+
     assert job_manager().wait(job, timeout=120) == "finished"
     at.run()  # the progress fragment now offers the trained model
     assert "quick model is trained" in texts(at)
@@ -190,7 +204,11 @@ def test_kernels_page_reuses_the_feature_maps_digit(runs_dir, use_runs):
     use_runs(runs_dir)
     at = AppTest.from_file(KERNELS, default_timeout=90)
     from lenet.data import load_split
-    at.session_state["inspect_digit"] = {"raw28": load_split("test").raw[5].numpy(), "name": "your drawing"}
+
+    at.session_state["inspect_digit"] = {
+        "raw28": load_split("test").raw[5].numpy(),
+        "name": "your drawing",
+    }
     at.run()
     assert not at.exception and at.toggle[0].value is True
     assert any(c.value.startswith("your drawing") for c in at.caption)

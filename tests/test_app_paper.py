@@ -1,10 +1,9 @@
 """AppTest for the Paper page: with no runs, and with one small paper-fast run."""
+
 import sys
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from lenet.runs import RunStore
@@ -35,7 +34,9 @@ def test_paper_page_without_runs(tmp_path, use_runs):
     assert changes.loc["best stored test accuracy"].tolist() == ["—", "—", "—"]
     assert changes.loc["parameters", "paper"] == "60,000"
     # the bitmaps' caption states the closest pair as measured from the bitmaps themselves
-    assert any("closest pair, 0 and 6, differ in 18 of the 84 values" in c.value for c in at.caption)
+    assert any(
+        "closest pair, 0 and 6, differ in 18 of the 84 values" in c.value for c in at.caption
+    )
 
 
 def test_paper_page_with_a_paper_fast_run(tmp_path, use_runs):
@@ -48,8 +49,14 @@ def test_paper_page_with_a_paper_fast_run(tmp_path, use_runs):
     assert not at.info  # kernels, error and comparison all have a run to show
     shown = {m.label: m.value for m in at.metric}
     # each compared with its own figure of the paper: 0.95 % plain, 0.8 % with distortions
-    assert shown["Best reproduction (1 pass; paper 0.95 %)"] == f"{100 - result.final['test_acc']:.2f} %"
-    assert shown["With distortions (1 pass; paper 0.8 %)"] == f"{100 - distorted.final['test_acc']:.2f} %"
+    assert (
+        shown["Best reproduction (1 pass; paper 0.95 %)"]
+        == f"{100 - result.final['test_acc']:.2f} %"
+    )
+    assert (
+        shown["With distortions (1 pass; paper 0.8 %)"]
+        == f"{100 - distorted.final['test_acc']:.2f} %"
+    )
     changes = at.dataframe[1].value.set_index("stage")
     assert changes.loc["best stored test accuracy", "paper"].endswith("after 1 epoch")
     assert changes.loc["best stored test accuracy", "classic"] == "—"

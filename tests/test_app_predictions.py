@@ -1,10 +1,10 @@
 """AppTest for the Predictions page: every kind of filter, shared links, and what goes wrong."""
+
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from lenet.data import load_split
@@ -21,9 +21,12 @@ sys.path.insert(0, str(ROOT / "dashboard"))  # pages import `common` as Streamli
 def runs(tmp_path_factory):
     """(runs folder, run id, the table the page should show) for one 2,000-image, 1-epoch run."""
     root = tmp_path_factory.mktemp("runs")
-    result = train(TrainConfig(train_subset=2000, epochs=1, log_every=5, threads=1), store=RunStore(root))
+    result = train(
+        TrainConfig(train_subset=2000, epochs=1, log_every=5, threads=1), store=RunStore(root)
+    )
     assert result.status == "finished"
     from lenet.metrics import predict
+
     table = predict(RunStore(root).get(result.run_id).load_model(1), load_split("test"))
     return root, result.run_id, table
 
@@ -61,8 +64,10 @@ FILTERS = [  # (query parameters, the filter_predictions arguments they mean)
     ({"show": "all"}, dict(which="all")),
     ({"show": "correct", "true": ["4", "7"]}, dict(which="correct", true=[4, 7])),
     ({"pred": "8", "sort": "loss"}, dict(which="misclassified", pred=[8], sort="loss")),
-    ({"show": "all", "conf": ["60", "0"], "sort": "confidence"}, dict(which="all", confidence=(0, 0.6),
-                                                                       sort="confidence")),  # reversed
+    (
+        {"show": "all", "conf": ["60", "0"], "sort": "confidence"},
+        dict(which="all", confidence=(0, 0.6), sort="confidence"),
+    ),  # reversed
     ({"show": "all", "size": "200", "page": "2"}, dict(which="all")),
     ({"cell": "4-9", "show": "correct"}, dict(cell=(4, 9))),  # a cell overrides show/true/pred
 ]
@@ -101,7 +106,9 @@ def test_confused_pair_button_filters_to_that_cell_and_clears(runs, use_runs):
     root, _, table = runs
     use_runs(root)
     at = open_page()
-    t, p, n = most_confused_pairs(confusion_matrix(table["label"].to_numpy(), table["prediction"].to_numpy()), 1)[0]
+    t, p, n = most_confused_pairs(
+        confusion_matrix(table["label"].to_numpy(), table["prediction"].to_numpy()), 1
+    )[0]
     at.button(key=f"pair_{t}_{p}").click().run()
     assert not at.exception
     assert grid_caption(at).startswith(f"Digits 1–{min(n, 50)} of {n}")
@@ -127,17 +134,22 @@ def test_sample_link_opens_the_closer_look(runs, use_runs):
     assert not at.exception
     md = " ".join(m.value for m in at.markdown)
     assert f"Predicted **{table.prediction[18]}**" in md and "**C3**" in md
-    assert f"/Feature_maps?sample=18&run={run_id}" in md  # the page link (a plain link outside the app)
+    assert (
+        f"/Feature_maps?sample=18&run={run_id}" in md
+    )  # the page link (a plain link outside the app)
     assert len(at.get("plotly_chart")) >= 7  # matrix, bars, histogram, grid, top-3, C1, C3
 
 
-@pytest.mark.parametrize("params, note", [
-    ({"sample": "10000"}, "ignored sample=10000"),
-    ({"sample": "abc", "cell": "4-99", "sort": "best"}, "ignored cell=4-99"),
-    ({"conf": ["90"], "show": "some"}, "ignored show=some"),
-    ({"run": "20990101-000000-abcdef"}, "no readable run with that id"),
-    ({"show": "all", "page": "999"}, "asked for page 999"),
-])
+@pytest.mark.parametrize(
+    "params, note",
+    [
+        ({"sample": "10000"}, "ignored sample=10000"),
+        ({"sample": "abc", "cell": "4-99", "sort": "best"}, "ignored cell=4-99"),
+        ({"conf": ["90"], "show": "some"}, "ignored show=some"),
+        ({"run": "20990101-000000-abcdef"}, "no readable run with that id"),
+        ({"show": "all", "page": "999"}, "asked for page 999"),
+    ],
+)
 def test_malformed_links_are_ignored_with_a_note(runs, use_runs, params, note):
     root, _, _ = runs
     use_runs(root)

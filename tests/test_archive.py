@@ -1,5 +1,6 @@
 """Run zips: a round trip keeps everything, and every kind of bad zip is refused with a message
 and leaves the store exactly as it was."""
+
 import io
 import json
 import stat
@@ -28,10 +29,31 @@ def run(store):
     model = build_model("classic", seed=0)
     r.save_epoch(0, model, None, cfg, None)
     r.append({"type": "start", "steps_per_epoch": 4, "total_steps": 4, "train_images": 512})
-    r.append({"type": "batch", "epoch": 1, "step": 4, "loss": 1.5, "acc": 40.0, "lr": 0.01,
-              "images_per_s": 900.0, "train_seconds": 0.5})
-    event = {"type": "epoch", "epoch": 1, "step": 4, "train_loss": 1.6, "train_acc": 38.0, "test_loss": 1.2,
-             "test_acc": 61.5, "test_top3": 84.0, "lr": 0.01, "train_seconds": 0.5, "images_per_s": 1000.0}
+    r.append(
+        {
+            "type": "batch",
+            "epoch": 1,
+            "step": 4,
+            "loss": 1.5,
+            "acc": 40.0,
+            "lr": 0.01,
+            "images_per_s": 900.0,
+            "train_seconds": 0.5,
+        }
+    )
+    event = {
+        "type": "epoch",
+        "epoch": 1,
+        "step": 4,
+        "train_loss": 1.6,
+        "train_acc": 38.0,
+        "test_loss": 1.2,
+        "test_acc": 61.5,
+        "test_top3": 84.0,
+        "lr": 0.01,
+        "train_seconds": 0.5,
+        "images_per_s": 1000.0,
+    }
     r.save_epoch(1, model, None, cfg, event)
     r.append(event)
     r.append({"type": "done", "step": 4, "train_seconds": 0.5})
@@ -62,8 +84,13 @@ def _store_entries(store) -> list[str]:
 def test_round_trip_keeps_config_metrics_and_weights(store, run):
     data = export_run(run)
     names = set(_members(data))
-    assert {f"{run.id}/config.json", f"{run.id}/metrics.jsonl", f"{run.id}/status.json",
-            f"{run.id}/checkpoints/epoch_001.pt", f"{run.id}/snapshots/epoch_000.pt"} <= names
+    assert {
+        f"{run.id}/config.json",
+        f"{run.id}/metrics.jsonl",
+        f"{run.id}/status.json",
+        f"{run.id}/checkpoints/epoch_001.pt",
+        f"{run.id}/snapshots/epoch_000.pt",
+    } <= names
 
     imported = import_run(store, data)
     assert imported.id != run.id and RunStore.valid_id(imported.id)
@@ -87,7 +114,8 @@ def test_unfinished_run_is_imported_as_interrupted(store, run):
     members = _members(export_run(run))
     members[f"{run.id}/status.json"] = json.dumps({"state": "running", "pid": 1}).encode()
     members[f"{run.id}/metrics.jsonl"] = b"\n".join(
-        line for line in members[f"{run.id}/metrics.jsonl"].splitlines() if b'"done"' not in line)
+        line for line in members[f"{run.id}/metrics.jsonl"].splitlines() if b'"done"' not in line
+    )
     imported = import_run(store, _zip(members))
     assert imported.info().status == "interrupted"
 
@@ -111,26 +139,55 @@ BAD = {
     "not a zip": (lambda run: b"PK but not really a zip file", "not a zip archive"),
     "empty": (lambda run: b"", "empty"),
     "parent path": (lambda run: _zip({**_good(run), "../evil.txt": b"x"}), "climbs out"),
-    "nested parent path": (lambda run: _zip({"r/config.json": b"{}", "r/../../x": b"x"}), "climbs out"),
+    "nested parent path": (
+        lambda run: _zip({"r/config.json": b"{}", "r/../../x": b"x"}),
+        "climbs out",
+    ),
     "absolute path": (lambda run: _zip({**_good(run), "/etc/evil": b"x"}), "absolute"),
     "windows path": (lambda run: _zip({**_good(run), "C:\\evil": b"x"}), "absolute"),
-    "symlink": (lambda run: _zip({**_good(run), f"{run.id}/checkpoints/epoch_009.pt": b"/etc/passwd"},
-                                 symlinks=(f"{run.id}/checkpoints/epoch_009.pt",)), "link"),
+    "symlink": (
+        lambda run: _zip(
+            {**_good(run), f"{run.id}/checkpoints/epoch_009.pt": b"/etc/passwd"},
+            symlinks=(f"{run.id}/checkpoints/epoch_009.pt",),
+        ),
+        "link",
+    ),
     "stray file": (lambda run: _zip({**_good(run), f"{run.id}/notes.exe": b"x"}), "not part of"),
-    "no config": (lambda run: _zip({k: v for k, v in _good(run).items() if not k.endswith("config.json")}),
-                  "lacks config.json"),
-    "no metrics": (lambda run: _zip({k: v for k, v in _good(run).items() if not k.endswith("metrics.jsonl")}),
-                   "lacks metrics.jsonl"),
-    "config not json": (lambda run: _zip({**_good(run), f"{run.id}/config.json": b"{nope"}), "not valid JSON"),
-    "config unusable": (lambda run: _zip({**_good(run), f"{run.id}/config.json": b'{"variant": "vgg"}'}),
-                        "variant"),
-    "checkpoint garbage": (lambda run: _zip({**_good(run), f"{run.id}/checkpoints/epoch_001.pt": b"junk"}),
-                           "not a loadable weights file"),
-    "checkpoint with code": (lambda run: _zip({**_good(run), f"{run.id}/checkpoints/epoch_001.pt":
-                                               _evil_checkpoint()}), "not a loadable weights file"),
-    "checkpoint wrong shapes": (lambda run: _zip({**_good(run), f"{run.id}/checkpoints/epoch_001.pt":
-                                                  _tensor_file({"model": {"C1.weight": torch.zeros(2)}})}),
-                                "does not fit"),
+    "no config": (
+        lambda run: _zip({k: v for k, v in _good(run).items() if not k.endswith("config.json")}),
+        "lacks config.json",
+    ),
+    "no metrics": (
+        lambda run: _zip({k: v for k, v in _good(run).items() if not k.endswith("metrics.jsonl")}),
+        "lacks metrics.jsonl",
+    ),
+    "config not json": (
+        lambda run: _zip({**_good(run), f"{run.id}/config.json": b"{nope"}),
+        "not valid JSON",
+    ),
+    "config unusable": (
+        lambda run: _zip({**_good(run), f"{run.id}/config.json": b'{"variant": "vgg"}'}),
+        "variant",
+    ),
+    "checkpoint garbage": (
+        lambda run: _zip({**_good(run), f"{run.id}/checkpoints/epoch_001.pt": b"junk"}),
+        "not a loadable weights file",
+    ),
+    "checkpoint with code": (
+        lambda run: _zip({**_good(run), f"{run.id}/checkpoints/epoch_001.pt": _evil_checkpoint()}),
+        "not a loadable weights file",
+    ),
+    "checkpoint wrong shapes": (
+        lambda run: _zip(
+            {
+                **_good(run),
+                f"{run.id}/checkpoints/epoch_001.pt": _tensor_file(
+                    {"model": {"C1.weight": torch.zeros(2)}}
+                ),
+            }
+        ),
+        "does not fit",
+    ),
 }
 
 
@@ -158,7 +215,9 @@ def test_too_large_is_refused(store, run):
 
 
 def test_zip_bomb_is_refused_before_unpacking(store, run):
-    bomb = _zip({**_good(run), f"{run.id}/metrics.jsonl": b"\n" * (20 * 2**20)})  # 20 MB of newlines
+    bomb = _zip(
+        {**_good(run), f"{run.id}/metrics.jsonl": b"\n" * (20 * 2**20)}
+    )  # 20 MB of newlines
     with pytest.raises(ValueError, match="zip bomb"):
         import_run(store, bomb)
     huge = _zip({**_good(run), f"{run.id}/metrics.jsonl": b"0" * (60 * 2**20)})
@@ -169,12 +228,15 @@ def test_zip_bomb_is_refused_before_unpacking(store, run):
 def _declare_size(data: bytes, name: str, size: int) -> bytes:
     """Rewrite the uncompressed size that both zip headers of ``name`` declare."""
     out, raw = bytearray(data), name.encode()
-    for sig, size_at, name_len_at, name_at in ((b"PK\x03\x04", 22, 26, 30), (b"PK\x01\x02", 24, 28, 46)):
+    for sig, size_at, name_len_at, name_at in (
+        (b"PK\x03\x04", 22, 26, 30),
+        (b"PK\x01\x02", 24, 28, 46),
+    ):
         at = out.find(sig)
         while at != -1:
-            n = int.from_bytes(out[at + name_len_at:at + name_len_at + 2], "little")
-            if bytes(out[at + name_at:at + name_at + n]) == raw:
-                out[at + size_at:at + size_at + 4] = size.to_bytes(4, "little")
+            n = int.from_bytes(out[at + name_len_at : at + name_len_at + 2], "little")
+            if bytes(out[at + name_at : at + name_at + n]) == raw:
+                out[at + size_at : at + size_at + 4] = size.to_bytes(4, "little")
             at = out.find(sig, at + 4)
     return bytes(out)
 

@@ -4,6 +4,7 @@ the animated kernel evolution, and screenshots of every input mode.
 The time from lifting the pen to the finished page update is printed (run with -s to see it),
 not asserted: it depends on the machine and on whatever else shares it.
 """
+
 from __future__ import annotations
 
 import io
@@ -14,20 +15,32 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from browser_utils import APP_IDLE, SCREENSHOT_DIR, VIEWPORT, assert_no_exception, open_app, screenshot
+from browser_utils import (
+    APP_IDLE,
+    SCREENSHOT_DIR,
+    VIEWPORT,
+    assert_no_exception,
+    open_app,
+    screenshot,
+)
 from lenet.runs import RunStore
 from lenet.train import TrainConfig, train
 
 pytestmark = pytest.mark.browser
-TALL = {"width": VIEWPORT["width"], "height": 1800}  # Streamlit scrolls inside the page: only a tall
+TALL = {
+    "width": VIEWPORT["width"],
+    "height": 1800,
+}  # Streamlit scrolls inside the page: only a tall
 # viewport puts the whole page in a screenshot
 
 
 @pytest.fixture(scope="module")
 def app(streamlit_app):
     """The module's server, with one trained run (2,000 images, 1 epoch) in its runs folder."""
-    result = train(TrainConfig(train_subset=2000, epochs=1, log_every=5, threads=1),
-                   store=RunStore(streamlit_app.runs_dir))
+    result = train(
+        TrainConfig(train_subset=2000, epochs=1, log_every=5, threads=1),
+        store=RunStore(streamlit_app.runs_dir),
+    )
     assert result.status == "finished"
     return streamlit_app
 
@@ -75,8 +88,16 @@ def _bomb() -> bytes:
 # (file name, bytes, what the page must say: a message, or None for "a prediction appears")
 UPLOADS = {
     "empty": ("empty.png", lambda: b"", "0 bytes"),
-    "blank": ("blank.png", lambda: _png(Image.new("RGB", (120, 120), (120, 130, 140))), "No digit found"),
-    "not_an_image": ("notes.png", lambda: b"shopping list: milk, eggs\n" * 40, "not a readable picture"),
+    "blank": (
+        "blank.png",
+        lambda: _png(Image.new("RGB", (120, 120), (120, 130, 140))),
+        "No digit found",
+    ),
+    "not_an_image": (
+        "notes.png",
+        lambda: b"shopping list: milk, eggs\n" * 40,
+        "not a readable picture",
+    ),
     "truncated": ("cut.png", lambda: _png(_seven())[:300], "incomplete or damaged"),
     "huge": ("huge.png", _bomb, "too large"),
     "rgba_transparent": ("clear.png", _rgba_clear_background, None),
@@ -89,7 +110,9 @@ UPLOADS = {
 
 def _feature_maps(page, app, query: str = "") -> None:
     open_app(page, f"{app.url}/Feature_maps{query}")
-    page.locator('[data-testid="stMetric"]').or_(page.locator('[data-testid="stAlert"]')).first.wait_for()
+    page.locator('[data-testid="stMetric"]').or_(
+        page.locator('[data-testid="stAlert"]')
+    ).first.wait_for()
     assert_no_exception(page)
 
 
@@ -113,12 +136,24 @@ def _click(page, name: str) -> None:
 
 
 def _mode(page, name: str) -> None:
-    _rerun(page, lambda: page.locator('[data-testid="stButtonGroup"]').first.get_by_text(name, exact=True).click())
+    _rerun(
+        page,
+        lambda: (
+            page.locator('[data-testid="stButtonGroup"]')
+            .first.get_by_text(name, exact=True)
+            .click()
+        ),
+    )
 
 
 def _prediction(page) -> str:
-    return page.locator('[data-testid="stMetric"]').filter(has_text="The network says") \
-        .locator('[data-testid="stMetricValue"]').inner_text().strip()
+    return (
+        page.locator('[data-testid="stMetric"]')
+        .filter(has_text="The network says")
+        .locator('[data-testid="stMetricValue"]')
+        .inner_text()
+        .strip()
+    )
 
 
 def _charts(page, at_least: int) -> int:
@@ -146,8 +181,10 @@ def _stroke(page, points: list[tuple[float, float]]) -> float:
 
 def _shot(page, name: str) -> None:
     """A screenshot once every picture on the page has arrived (they load after the run ends)."""
-    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stImage\"] img')]"
-                           ".every(i => i.complete && i.naturalWidth > 0)")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=\"stImage\"] img')]"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
     screenshot(page, name)
 
 
@@ -195,7 +232,9 @@ def test_draw_a_one_with_the_mouse(page, app):
     page.locator('[data-testid="stMetric"]').first.wait_for()
     assert_no_exception(page)
     _report("page update after a stroke (s)", round(seconds, 3))
-    _report("server part of that update", page.get_by_text("Server time for this update").inner_text())
+    _report(
+        "server part of that update", page.get_by_text("Server time for this update").inner_text()
+    )
     _report("predicted class of a drawn vertical stroke", _prediction(page))
     assert _prediction(page) in "0123456789"
     assert page.get_by_text("How your digit was prepared").is_visible()
@@ -207,7 +246,9 @@ def test_draw_a_one_with_the_mouse(page, app):
     _stroke(page, [(90, 80), (190, 80)])
     crossed = page.locator('[data-testid="stImage"] img').nth(4).get_attribute("src")
     _click(page, "Undo stroke")
-    page.wait_for_function(f"() => document.querySelectorAll('[data-testid=\"stImage\"] img')[4]?.src != {json.dumps(crossed)}")
+    page.wait_for_function(
+        f"() => document.querySelectorAll('[data-testid=\"stImage\"] img')[4]?.src != {json.dumps(crossed)}"
+    )
     page.locator('[data-testid="stMetric"]').first.wait_for()
 
     # The drawing survives a look at a test image.
@@ -222,7 +263,9 @@ def test_draw_a_one_with_the_mouse(page, app):
 
 
 def test_draw_with_a_finger(browser, app):
-    context = browser.new_context(viewport={"width": 430, "height": 1400}, has_touch=True, is_mobile=True)  # a phone
+    context = browser.new_context(
+        viewport={"width": 430, "height": 1400}, has_touch=True, is_mobile=True
+    )  # a phone
     try:
         page = context.new_page()
         page.set_default_timeout(30_000)
@@ -233,9 +276,14 @@ def test_draw_with_a_finger(browser, app):
         box = canvas.bounding_box()
         cdp = context.new_cdp_session(page)
         x, y = box["x"] + 140, box["y"] + 40
-        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+        cdp.send(
+            "Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]}
+        )
         for k in range(1, 25):
-            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y + 8 * k}]})
+            cdp.send(
+                "Input.dispatchTouchEvent",
+                {"type": "touchMove", "touchPoints": [{"x": x, "y": y + 8 * k}]},
+            )
         cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
         try:
             page.locator('[data-testid="stMetric"]').first.wait_for()
@@ -253,18 +301,31 @@ def test_every_upload_gets_a_prediction_or_a_clear_message(page, app):
     _mode(page, "Upload")
     assert "Upload a picture" in _alerts(page)
     for case, (name, make, message) in UPLOADS.items():
-        _rerun(page, lambda: page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
-            files=[{"name": name, "mimeType": "image/jpeg" if name.endswith(".jpg") else "image/png",
-                    "buffer": make()}]))
+        _rerun(
+            page,
+            lambda: page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+                files=[
+                    {
+                        "name": name,
+                        "mimeType": "image/jpeg" if name.endswith(".jpg") else "image/png",
+                        "buffer": make(),
+                    }
+                ]
+            ),
+        )
         assert_no_exception(page)
         if message is None:
-            page.get_by_text(f"Read {name}").wait_for()  # this file's result, not the previous one's
+            page.get_by_text(
+                f"Read {name}"
+            ).wait_for()  # this file's result, not the previous one's
             page.wait_for_selector(APP_IDLE, state="attached")
             page.locator('[data-testid="stMetric"]').first.wait_for()
             assert _prediction(page) in "0123456789", case
             assert page.get_by_text("How your digit was prepared").is_visible(), case
         else:
-            page.locator('[data-testid="stAlert"]').filter(has_text=message).first.wait_for(timeout=30_000)
+            page.locator('[data-testid="stAlert"]').filter(has_text=message).first.wait_for(
+                timeout=30_000
+            )
             assert page.locator('[data-testid="stMetric"]').count() == 0, case
         _shot(page, f"inspect_upload_{case}")
     assert _errors(page) == []
@@ -281,7 +342,9 @@ def test_kernels_page_and_its_animation(page, app):
     current = "() => document.querySelector('.slider-group > .slider-label').textContent.trim()"
     assert page.evaluate(current) == "epoch 1"  # the latest epoch is shown first
     screenshot(page, "inspect_kernels")
-    page.locator(".slider-label-group .slider-label").filter(has_text="untrained").first.click(force=True)  # the rail lies on top
+    page.locator(".slider-label-group .slider-label").filter(has_text="untrained").first.click(
+        force=True
+    )  # the rail lies on top
     page.wait_for_function(f"() => ({current})() === 'epoch 0 · untrained'")
     page.get_by_text("▶ play").first.click()
     page.wait_for_function(f"() => ({current})() === 'epoch 1'", timeout=15_000)

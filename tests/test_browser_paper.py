@@ -1,4 +1,5 @@
 """The Paper page in headless Chromium, with one small paper-fast run: renders, no errors."""
+
 from dataclasses import replace
 
 import pytest

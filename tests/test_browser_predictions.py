@@ -1,6 +1,7 @@
 """The Predictions page in headless Chromium: clicks on the confusion matrix and on digits (what
 AppTest cannot do: Plotly selections happen in the browser), paging, and screenshots.
 """
+
 from __future__ import annotations
 
 import re
@@ -8,17 +9,29 @@ import time
 
 import pytest
 
-from browser_utils import VIEWPORT, assert_no_exception, open_app, screenshot, wait_for_streamlit_idle
+from browser_utils import (
+    VIEWPORT,
+    assert_no_exception,
+    open_app,
+    screenshot,
+    wait_for_streamlit_idle,
+)
 from lenet.data import load_split
 from lenet.metrics import confusion_matrix, most_confused_pairs, predict
 from lenet.runs import RunStore
 from lenet.train import TrainConfig, train
 
 pytestmark = pytest.mark.browser
-TALL = {"width": VIEWPORT["width"], "height": 1800}  # Streamlit scrolls inside the page: only a tall
+TALL = {
+    "width": VIEWPORT["width"],
+    "height": 1800,
+}  # Streamlit scrolls inside the page: only a tall
 # viewport puts the whole page in a screenshot
 CHARTS = '[data-testid="stPlotlyChart"] .js-plotly-plot'
-CONFUSION, GRID = 0, 3  # order of the Plotly charts on the page: matrix, per class, confidence, grid
+CONFUSION, GRID = (
+    0,
+    3,
+)  # order of the Plotly charts on the page: matrix, per class, confidence, grid
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +54,15 @@ def _click(page, chart: int, x: float, y: float) -> float:
     """Click data point (x, y) of the n-th Plotly chart; seconds until the rerun has finished."""
     plot = page.locator(CHARTS).nth(chart)
     plot.scroll_into_view_if_needed()
-    px, py = plot.evaluate("(gd, xy) => { const L = gd._fullLayout, r = gd.getBoundingClientRect();"
-                           " return [r.left + L._size.l + L.xaxis.l2p(xy[0]),"
-                           "         r.top + L._size.t + L.yaxis.l2p(xy[1])]; }", [x, y])
-    page.mouse.move(px, py)  # Plotly picks the point under the pointer on hover, then the click selects it
+    px, py = plot.evaluate(
+        "(gd, xy) => { const L = gd._fullLayout, r = gd.getBoundingClientRect();"
+        " return [r.left + L._size.l + L.xaxis.l2p(xy[0]),"
+        "         r.top + L._size.t + L.yaxis.l2p(xy[1])]; }",
+        [x, y],
+    )
+    page.mouse.move(
+        px, py
+    )  # Plotly picks the point under the pointer on hover, then the click selects it
     page.wait_for_timeout(200)
     started = time.perf_counter()
     page.mouse.click(px, py)
@@ -62,7 +80,9 @@ def _caption(page) -> str:
 
 def test_clicking_a_confusion_cell_shows_only_that_pair(page, app):
     server, run_id, table = app
-    t, p, n = most_confused_pairs(confusion_matrix(table["label"].to_numpy(), table["prediction"].to_numpy()), 1)[0]
+    t, p, n = most_confused_pairs(
+        confusion_matrix(table["label"].to_numpy(), table["prediction"].to_numpy()), 1
+    )[0]
     page.set_viewport_size(TALL)
     open_app(page, f"{server.url}/Predictions?run={run_id}&show=all")
     page.locator(CHARTS).nth(GRID).wait_for()
@@ -104,7 +124,11 @@ def test_next_page_and_a_closer_look_at_one_digit(page, app):
     assert first == f"{row.label} → {row.prediction} · {100 * row.confidence:.0f}%"
 
     # the first digit of page 2: its tile centre in the grid's own pixel coordinates
-    ids = page.locator(CHARTS).nth(GRID).evaluate("gd => [gd.data[1].x[0], gd.data[1].y[0], gd.data[1].customdata[0]]")
+    ids = (
+        page.locator(CHARTS)
+        .nth(GRID)
+        .evaluate("gd => [gd.data[1].x[0], gd.data[1].y[0], gd.data[1].customdata[0]]")
+    )
     seconds = _click(page, GRID, ids[0], ids[1])
     print(f"\ndigit click -> closer look: {seconds:.2f} s")
     dialog = page.get_by_role("dialog")
@@ -113,7 +137,9 @@ def test_next_page_and_a_closer_look_at_one_digit(page, app):
     assert f"sample={row['index']}" in page.url
     assert dialog.locator(CHARTS).count() == 3  # top-3, C1, C3
     link = dialog.get_by_role("link", name="Follow it through every layer")
-    assert f"sample={row['index']}" in link.get_attribute("href") and run_id in link.get_attribute("href")
+    assert f"sample={row['index']}" in link.get_attribute("href") and run_id in link.get_attribute(
+        "href"
+    )
     assert_no_exception(page)
     screenshot(page, "predictions_digit")
 

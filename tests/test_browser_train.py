@@ -5,6 +5,7 @@ two runs compared on the Runs page.
 
 Runs are long enough to act on (20,000 images, 2 epochs) and are stopped early.
 """
+
 from __future__ import annotations
 
 import re
@@ -12,7 +13,13 @@ import time
 
 import pytest
 
-from browser_utils import VIEWPORT, assert_no_exception, open_app, screenshot, wait_for_streamlit_idle
+from browser_utils import (
+    VIEWPORT,
+    assert_no_exception,
+    open_app,
+    screenshot,
+    wait_for_streamlit_idle,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -108,7 +115,11 @@ def test_train_pause_resume_reload_stop(page, start_streamlit):
     wait_for_streamlit_idle(page)
     page.get_by_role("button", name="Set rate").click()
     _wait(lambda: "learning rate 0.02" in _progress(page), 60, "the new rate in the progress line")
-    _wait(lambda: page.locator("text=lr → 0.02").count() > 0, 30, "the rate change marked on the curves")
+    _wait(
+        lambda: page.locator("text=lr → 0.02").count() > 0,
+        30,
+        "the rate change marked on the curves",
+    )
 
     # Reload: the address carries ?run=, so the new page attaches to the same job.
     page.reload(wait_until="domcontentloaded")
@@ -147,7 +158,11 @@ def test_second_browser_sees_job_and_is_told_busy(browser, start_streamlit):
         assert_no_exception(a)
         assert_no_exception(b)
         a.get_by_role("button", name="Stop").click()
-        _wait(lambda: b.get_by_text("Stopped by request").count() > 0, 60, "the watcher to see the stop")
+        _wait(
+            lambda: b.get_by_text("Stopped by request").count() > 0,
+            60,
+            "the watcher to see the stop",
+        )
     finally:
         first.close()
         second.close()
@@ -180,7 +195,11 @@ def test_lessons_diverged_and_runs_compared(page, start_streamlit):
     screenshot(page, "train_done")
     _lesson(page, "Learning rate too low")
     _start_small(page, 3000)
-    _wait(lambda: page.get_by_text("Finished 1 epoch").count() > 0, 180, "the slow-learning run to finish")
+    _wait(
+        lambda: page.get_by_text("Finished 1 epoch").count() > 0,
+        180,
+        "the slow-learning run to finish",
+    )
 
     # The diverged lesson: a friendly explanation, not an error box.
     _lesson(page, "Learning rate too high")

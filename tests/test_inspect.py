@@ -1,5 +1,6 @@
 """lenet.inspect and lenet.plots.maps: shapes against the paper, explanations against models whose
 answer is known by construction, and the per-epoch replay against the checkpoints themselves."""
+
 import threading
 
 import numpy as np
@@ -13,13 +14,21 @@ from lenet.model import LeNet5
 from lenet.runs import RunStore
 from lenet.train import TrainConfig, train
 
-PAPER_SHAPES = {"C1": (6, 28, 28), "S2": (6, 14, 14), "C3": (16, 10, 10), "S4": (16, 5, 5),
-                "C5": (120,), "F6": (84,), "OUTPUT": (10,)}
+PAPER_SHAPES = {
+    "C1": (6, 28, 28),
+    "S2": (6, 14, 14),
+    "C3": (16, 10, 10),
+    "S4": (16, 5, 5),
+    "C5": (120,),
+    "F6": (84,),
+    "OUTPUT": (10,),
+}
 
 
 def _variants() -> list[str]:
     try:
         import lenet.paper  # noqa: F401  (the paper variant lives in its own module)
+
         return ["classic", "modern", "paper"]
     except ImportError:
         return ["classic", "modern"]
@@ -36,6 +45,7 @@ def trained_run(tmp_path_factory):
 
 class RegionSum(nn.Module):
     """Class 0's logit is the sum of the pixels in rows 10..15, cols 12..17; every other logit is 0."""
+
     ROWS, COLS = slice(10, 16), slice(12, 18)
 
     def forward(self, x):
@@ -158,17 +168,28 @@ def test_evolution_replays_every_checkpoint(trained_run):
     x = torch.randn(1, 1, 32, 32)
     evo = li.evolution(trained_run, x)
     assert evo["epochs"] == [0, 1] and evo["skipped"] == []
-    assert evo["C1"]["kernels"].shape == (2, 6, 1, 5, 5) and evo["C3"]["kernels"].shape == (2, 16, 6, 5, 5)
+    assert evo["C1"]["kernels"].shape == (2, 6, 1, 5, 5) and evo["C3"]["kernels"].shape == (
+        2,
+        16,
+        6,
+        5,
+        5,
+    )
     assert evo["C1"]["maps"].shape == (2, 6, 28, 28) and evo["C3"]["maps"].shape == (2, 16, 10, 10)
     for i, epoch in enumerate(evo["epochs"]):  # against the checkpoint itself
         model = trained_run.load_model(epoch)
         np.testing.assert_array_equal(evo["C1"]["kernels"][i], li.kernels(model, "C1").numpy())
-        np.testing.assert_allclose(evo["C3"]["maps"][i], li.activations(model, x)["C3"][0].numpy(), atol=1e-6)
-    assert not np.allclose(evo["C1"]["kernels"][0], evo["C1"]["kernels"][1])  # training moved the weights
+        np.testing.assert_allclose(
+            evo["C3"]["maps"][i], li.activations(model, x)["C3"][0].numpy(), atol=1e-6
+        )
+    assert not np.allclose(
+        evo["C1"]["kernels"][0], evo["C1"]["kernels"][1]
+    )  # training moved the weights
 
 
 def test_evolution_skips_a_damaged_checkpoint(trained_run, tmp_path):
     import shutil
+
     copy = RunStore(tmp_path).get(shutil.copytree(trained_run.path, tmp_path / trained_run.id).name)
     (copy.path / "checkpoints" / "epoch_001.pt").write_bytes(b"not a checkpoint")
     evo = li.evolution(copy, torch.randn(1, 1, 32, 32))
@@ -208,8 +229,8 @@ def test_kernel_figure_leaves_unconnected_pairs_empty():
     table[3, 2] = False  # C3 map 3 does not read S2 map 2
     z = np.asarray(plots.kernels_figure(k, table).data[0].z)
     assert z.shape == (6 * 6 - 1, 16 * 6 - 1)  # rows: S2 maps, columns: C3 maps (Table I)
-    assert np.isnan(z[2 * 6:2 * 6 + 5, 3 * 6:3 * 6 + 5]).all()
-    assert (z[0:5, 3 * 6:3 * 6 + 5] == 1).all()
+    assert np.isnan(z[2 * 6 : 2 * 6 + 5, 3 * 6 : 3 * 6 + 5]).all()
+    assert (z[0:5, 3 * 6 : 3 * 6 + 5] == 1).all()
 
 
 def test_evolution_figure_has_one_frame_per_epoch(trained_run):

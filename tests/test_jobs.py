@@ -1,5 +1,6 @@
 """JobManager without Streamlit: background training, snapshots, the concurrency cap, and the
 worker processes the dashboard trains in."""
+
 import json
 import sys
 import time
@@ -8,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_train import _synthetic_split
 
 import lenet.train as train_mod
 from lenet.jobs import Busy, JobManager
 from lenet.runs import RunStore
 from lenet.train import TrainConfig
-from test_train import _synthetic_split
 
 CFG = TrainConfig(epochs=2, batch_size=32, lr=3e-3, log_every=2, threads=1)
 
@@ -31,7 +32,11 @@ def test_job_runs_to_completion_and_is_stored(jm):
     job = jm.start(CFG)
     assert jm.wait(job, timeout=60) == "finished"
     snap = jm.snapshot(job)
-    assert snap["progress"] == 1.0 and len(snap["epoch_metrics"]) == 2 and snap["latest"]["test_acc"] > 50
+    assert (
+        snap["progress"] == 1.0
+        and len(snap["epoch_metrics"]) == 2
+        and snap["latest"]["test_acc"] > 50
+    )
     assert snap["eta_seconds"] == 0.0 and snap["images_per_s"] > 0
     assert jm.store.get(job).epochs() == [0, 1, 2]
     model, epoch, _ = jm.live_model(job)
@@ -53,6 +58,7 @@ def test_paused_state_and_diverged_message(jm):
     job = jm.start(replace(CFG, epochs=200))
     jm.control(job).pause()
     import time
+
     time.sleep(0.3)
     assert jm.snapshot(job)["state"] == "paused"
     jm.control(job).stop()
@@ -104,12 +110,17 @@ def test_worker_process_trains_and_obeys_every_command(pm):
     assert pm.snapshot(job)["lr_changes"][0]["lr"] == 1e-3
     assert pm.wait(job, 120) == "finished"
     snap = pm.snapshot(job)
-    assert snap["progress"] == 1.0 and len(snap["epoch_metrics"]) == 3 and snap["latest"]["test_acc"] > 60
+    assert (
+        snap["progress"] == 1.0
+        and len(snap["epoch_metrics"]) == 3
+        and snap["latest"]["test_acc"] > 60
+    )
     assert proc.returncode == 0
     model, epoch, _ = pm.live_model(job)  # the worker's last published weights, kept after it ended
     stored = pm.store.get(job).load_model(3)
-    assert epoch == 3 and all(torch.equal(a, b) for a, b in
-                              zip(model.state_dict().values(), stored.state_dict().values()))
+    assert epoch == 3 and all(
+        torch.equal(a, b) for a, b in zip(model.state_dict().values(), stored.state_dict().values())
+    )
     info = pm.store.list()[0]
     assert (info.status, info.epochs_done) == ("finished", 3)
 
@@ -164,14 +175,27 @@ def test_warm_spare_takes_the_next_job_and_is_replaced(tmp_path):
 def test_worker_protocol_ignores_bad_commands(tmp_path):
     """The worker's stdin protocol, driven by hand: a bad command is logged, never fatal."""
     import subprocess
+
     store = RunStore(tmp_path)
     run = store.create({})
     cfg = __import__("dataclasses").asdict(replace(SMALL, epochs=1))
-    proc = subprocess.Popen([sys.executable, "-m", "lenet.worker"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=str(Path(__file__).resolve().parents[1]))
-    job = {"config": cfg, "runs_dir": str(tmp_path), "run_id": run.id, "weights": str(tmp_path / "w.pt")}
-    proc.stdin.write(json.dumps(job) + "\n" + "not json\n" + json.dumps({"cmd": "lr", "lr": -1}) + "\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lenet.worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=str(Path(__file__).resolve().parents[1]),
+    )
+    job = {
+        "config": cfg,
+        "runs_dir": str(tmp_path),
+        "run_id": run.id,
+        "weights": str(tmp_path / "w.pt"),
+    }
+    proc.stdin.write(
+        json.dumps(job) + "\n" + "not json\n" + json.dumps({"cmd": "lr", "lr": -1}) + "\n"
+    )
     proc.stdin.flush()  # kept open: its end would mean "the manager went away, stop"
     events = []
     for line in proc.stdout:
@@ -181,6 +205,8 @@ def test_worker_protocol_ignores_bad_commands(tmp_path):
     proc.stdin.close()
     err = proc.stderr.read()
     assert proc.wait(30) == 0
-    assert [e["type"] for e in events][-2:] == ["done", "_result"] and events[-1]["status"] == "finished"
+    assert [e["type"] for e in events][-2:] == ["done", "_result"] and events[-1][
+        "status"
+    ] == "finished"
     assert err.count("ignored command") == 2
     assert store.get(run.id).info().status == "finished"

@@ -1,12 +1,21 @@
 """Metrics against plain-Python reference computations on small random cases."""
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from lenet.metrics import (PREDICTION_COLUMNS, _topk_accuracies, confusion_matrix,
-                           evaluate_classification, filter_predictions, most_confused_pairs,
-                           per_class_accuracy, predict, topk_accuracies)
+from lenet.metrics import (
+    PREDICTION_COLUMNS,
+    _topk_accuracies,
+    confusion_matrix,
+    evaluate_classification,
+    filter_predictions,
+    most_confused_pairs,
+    per_class_accuracy,
+    predict,
+    topk_accuracies,
+)
 from lenet.model import LeNet5
 
 
@@ -16,8 +25,14 @@ def test_topk_against_python_reference():
     targets = torch.randint(0, 10, (200,), generator=g)
     got = topk_accuracies(logits, targets, ks=(1, 3, 10))
     for k in (1, 3, 10):
-        ref = sum(int(t) in sorted(range(10), key=lambda c: -row[c])[:k]
-                  for row, t in zip(logits.tolist(), targets)) / 200 * 100
+        ref = (
+            sum(
+                int(t) in sorted(range(10), key=lambda c: -row[c])[:k]
+                for row, t in zip(logits.tolist(), targets)
+            )
+            / 200
+            * 100
+        )
         assert got[k] == pytest.approx(ref)
     assert got[10] == 100.0
     assert _topk_accuracies is topk_accuracies
@@ -35,12 +50,14 @@ def test_confusion_matrix_and_per_class_against_loops():
     for c in range(10):
         assert acc[c].item() == pytest.approx(100 * ref[c, c] / ref[c].sum())
     pairs = most_confused_pairs(cm, 3)
-    off = ref.copy(); np.fill_diagonal(off, 0)
+    off = ref.copy()
+    np.fill_diagonal(off, 0)
     assert pairs[0][2] == off.max() and len(pairs) == 3
 
 
 def test_per_class_accuracy_empty_row_is_nan():
-    cm = torch.zeros(10, 10, dtype=torch.long); cm[0, 0] = 3
+    cm = torch.zeros(10, 10, dtype=torch.long)
+    cm[0, 0] = 3
     acc = per_class_accuracy(cm)
     assert acc[0] == 100 and torch.isnan(acc[1])
 
@@ -55,11 +72,14 @@ def test_evaluate_and_predict_agree():
     model, (x, y) = LeNet5("classic"), _tiny_data()
     ev = evaluate_classification(model, (x, y), topk=(1, 3), return_predictions=True, batch_size=64)
     logits = model.eval()(x)
-    assert ev["loss"] == pytest.approx(torch.nn.functional.cross_entropy(logits, y).item(), rel=1e-5)
+    assert ev["loss"] == pytest.approx(
+        torch.nn.functional.cross_entropy(logits, y).item(), rel=1e-5
+    )
     assert torch.equal(ev["predictions"], logits.argmax(1))
 
     class S:  # anything with .images and .labels works like a Split
         images, labels = x, y
+
     df = predict(model, S, batch_size=64)
     assert list(df.columns) == PREDICTION_COLUMNS and len(df) == len(y)
     assert (df["prediction"].to_numpy() == ev["predictions"].numpy()).all()
@@ -71,9 +91,16 @@ def test_evaluate_and_predict_agree():
 
 
 def _table():
-    return pd.DataFrame({"index": range(6), "label": [1, 1, 2, 3, 7, 7], "prediction": [1, 7, 2, 5, 7, 1],
-                         "correct": [True, False, True, False, True, False],
-                         "confidence": [0.99, 0.6, 0.8, 0.4, 0.95, 0.55], "loss": [0.01, 2.0, 0.2, 3.0, 0.05, 1.0]})
+    return pd.DataFrame(
+        {
+            "index": range(6),
+            "label": [1, 1, 2, 3, 7, 7],
+            "prediction": [1, 7, 2, 5, 7, 1],
+            "correct": [True, False, True, False, True, False],
+            "confidence": [0.99, 0.6, 0.8, 0.4, 0.95, 0.55],
+            "loss": [0.01, 2.0, 0.2, 3.0, 0.05, 1.0],
+        }
+    )
 
 
 def test_filters():

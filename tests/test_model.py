@@ -1,15 +1,30 @@
 """The model against the paper's shapes and the seed's parameter count, and against PyTorch."""
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from lenet.inspect import LAYERS, activations, kernels
-from lenet.model import (ConvTanh, LeNet5, SubsampleAvgPool, build_model, count_parameters,
-                         init_tanh_xavier, summary)
+from lenet.model import (
+    ConvTanh,
+    LeNet5,
+    SubsampleAvgPool,
+    build_model,
+    count_parameters,
+    init_tanh_xavier,
+    summary,
+)
 
-PAPER_SHAPES = {"C1": (6, 28, 28), "S2": (6, 14, 14), "C3": (16, 10, 10), "S4": (16, 5, 5),
-                "C5": (120,), "F6": (84,), "OUTPUT": (10,)}
+PAPER_SHAPES = {
+    "C1": (6, 28, 28),
+    "S2": (6, 14, 14),
+    "C3": (16, 10, 10),
+    "S4": (16, 5, 5),
+    "C5": (120,),
+    "F6": (84,),
+    "OUTPUT": (10,),
+}
 
 
 @pytest.mark.parametrize("variant", ["classic", "modern"])
@@ -42,7 +57,9 @@ def test_blocks_match_pytorch_reference():
     conv = ConvTanh(6, 16)
     assert torch.allclose(conv(x), torch.tanh(F.conv2d(x, conv.conv.weight, conv.conv.bias)))
     pool = SubsampleAvgPool()
-    manual = torch.tanh((x[..., ::2, ::2] + x[..., 1::2, ::2] + x[..., ::2, 1::2] + x[..., 1::2, 1::2]) / 4)
+    manual = torch.tanh(
+        (x[..., ::2, ::2] + x[..., 1::2, ::2] + x[..., ::2, 1::2] + x[..., 1::2, 1::2]) / 4
+    )
     assert torch.allclose(pool(x), manual, atol=1e-6)
 
 

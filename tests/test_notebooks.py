@@ -6,6 +6,7 @@ error fails the test. The kernel is ipykernel's own "python3" for the interprete
 tests: kernelspecs installed on the machine are not consulted (one in ~/.local would otherwise
 win and could point at another Python), and a first cell added here checks it.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,7 +26,10 @@ from browser_utils import REPO_ROOT
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
 PLOTLY = "application/vnd.plotly.v1+json"
-CELL_TIMEOUT_S = 900  # the training cell on 2 busy cores; a normal quick run takes well under a minute
+CELL_TIMEOUT_S = (
+    900  # the training cell on 2 busy cores; a normal quick run takes well under a minute
+)
+
 
 class Executed:
     """An executed notebook: its cells with outputs, the text it printed, its wall time."""
@@ -47,24 +51,45 @@ class Executed:
         return "\n".join(self.text(c) for c in self.nb.cells if c.cell_type == "code")
 
     def count(self, mime: str) -> int:
-        return sum(mime in out.get("data", {}) for c in self.nb.cells if c.cell_type == "code"
-                   for out in c.get("outputs", []))
+        return sum(
+            mime in out.get("data", {})
+            for c in self.nb.cells
+            if c.cell_type == "code"
+            for out in c.get("outputs", [])
+        )
 
 
 def execute(name: str, tmp: Path, extra_cells: tuple[str, ...] = ()) -> Executed:
     """Run ``notebooks/<name>`` with a first cell that reports the kernel's Python, plus ``extra_cells``."""
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    nb.cells.insert(0, nbformat.v4.new_code_cell("import sys; print('KERNEL', sys.prefix, sys.executable)"))
+    nb.cells.insert(
+        0, nbformat.v4.new_code_cell("import sys; print('KERNEL', sys.prefix, sys.executable)")
+    )
     nb.cells.extend(nbformat.v4.new_code_cell(src) for src in extra_cells)
-    env = {**os.environ, "LENET_QUICK": "1", "LENET_RUNS_DIR": str(tmp / "runs"), "PYTHONWARNINGS": "ignore"}
+    env = {
+        **os.environ,
+        "LENET_QUICK": "1",
+        "LENET_RUNS_DIR": str(tmp / "runs"),
+        "PYTHONWARNINGS": "ignore",
+    }
     # The repository's data/ is what the notebooks find on their own from notebooks/; leave it to
     # them so that lookup is tested too. Any other folder the person running the tests chose stays.
-    if Path(env.get("LENET_DATA_DIR", REPO_ROOT / "data")).resolve() == (REPO_ROOT / "data").resolve():
+    if (
+        Path(env.get("LENET_DATA_DIR", REPO_ROOT / "data")).resolve()
+        == (REPO_ROOT / "data").resolve()
+    ):
         env.pop("LENET_DATA_DIR", None)
     # No kernel directories: "python3" then falls back to ipykernel's built-in spec for sys.executable.
-    km = AsyncKernelManager(kernel_name="python3", kernel_spec_manager=KernelSpecManager(kernel_dirs=[]))
-    client = NotebookClient(nb, km=km, timeout=CELL_TIMEOUT_S, startup_timeout=120,
-                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+    km = AsyncKernelManager(
+        kernel_name="python3", kernel_spec_manager=KernelSpecManager(kernel_dirs=[])
+    )
+    client = NotebookClient(
+        nb,
+        km=km,
+        timeout=CELL_TIMEOUT_S,
+        startup_timeout=120,
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+    )
     start = time.perf_counter()
     client.execute(env=env)  # raises CellExecutionError, naming the cell, on any error
     return Executed(nb, time.perf_counter() - start)
@@ -85,7 +110,9 @@ def train_model(tmp_path_factory: pytest.TempPathFactory) -> Executed:
 def full_lenet(tmp_path_factory: pytest.TempPathFactory) -> tuple[Executed, Path]:
     tmp = tmp_path_factory.mktemp("full_lenet")
     weights = tmp / "full_lenet.pt"
-    save = f"torch.save(model.state_dict(), {str(weights)!r})"  # for the comparison with the package
+    save = (
+        f"torch.save(model.state_dict(), {str(weights)!r})"  # for the comparison with the package
+    )
     return execute("full_lenet.ipynb", tmp, extra_cells=(save,)), weights
 
 
@@ -115,8 +142,12 @@ def test_train_model_trains_and_reports_true_numbers(train_model: Executed) -> N
 def test_train_model_draws_every_figure(train_model: Executed) -> None:
     # batch grid, architecture, confusion matrix, mistakes, digit, C1 maps, C1 kernels, C3 maps, C3 kernels
     assert train_model.count(PLOTLY) == 9
-    shown = [o for c in train_model.nb.cells for o in c.get("outputs", []) if PLOTLY in o.get("data", {})]
-    mistakes = next(o for o in shown if "misclassified digits" in str(o["data"][PLOTLY]["layout"].get("title")))
+    shown = [
+        o for c in train_model.nb.cells for o in c.get("outputs", []) if PLOTLY in o.get("data", {})
+    ]
+    mistakes = next(
+        o for o in shown if "misclassified digits" in str(o["data"][PLOTLY]["layout"].get("title"))
+    )
     assert mistakes["data"][PLOTLY]["data"][0]["type"] == "image"  # the composed grid of digits
 
 
@@ -140,7 +171,9 @@ def test_full_lenet_is_the_package_classic_model(full_lenet: tuple[Executed, Pat
 
     executed, weights = full_lenet
     model = LeNet5("classic")
-    model.load_state_dict(torch.load(weights, weights_only=True), strict=True)  # same names and shapes
+    model.load_state_dict(
+        torch.load(weights, weights_only=True), strict=True
+    )  # same names and shapes
     assert count_parameters(model) == 61_706
     package = evaluate_classification(model, load_split("test"), topk=(1, 3))
     notebook_top1 = percent(r"test top-1 accuracy: ([\d.]+) %", executed.printed)
@@ -156,6 +189,11 @@ def test_notebooks_are_stored_without_outputs() -> None:
     for path in sorted(NOTEBOOKS.glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         nbformat.validate(nb)
-        stale = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
-                 and (c.get("outputs") or c.get("execution_count") is not None)]
-        assert not stale, f"{path.name}: cells {stale} have stored outputs; clear them before committing"
+        stale = [
+            i
+            for i, c in enumerate(nb.cells)
+            if c.cell_type == "code" and (c.get("outputs") or c.get("execution_count") is not None)
+        ]
+        assert not stale, (
+            f"{path.name}: cells {stale} have stored outputs; clear them before committing"
+        )

@@ -1,5 +1,6 @@
 """The faithful LeNet-5 (lenet/paper.py) and its training (lenet/sdlm.py) against the paper's
 numbers, hand computations and the trainer's contract (events, store, control, CLI)."""
+
 import math
 from pathlib import Path
 
@@ -9,11 +10,31 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lenet import paper, sdlm
-from lenet.paper import (PAPER_TABLE, C3_TABLE, DIGIT_BITMAPS, PartialConv2d, RBFOutput,
-                         c3_connections, closest_bitmaps, map_loss, measure_layers, mle_loss,
-                         paper_init_, paper_layers, paper_parameters, rbf_centers, squash)
-from lenet.sdlm import (SDLM, distort, eta_for_pass, gauss_newton_diagonal, train_pass_batched,
-                        train_pass_sgd1)
+from lenet.paper import (
+    C3_TABLE,
+    DIGIT_BITMAPS,
+    PAPER_TABLE,
+    PartialConv2d,
+    RBFOutput,
+    c3_connections,
+    closest_bitmaps,
+    map_loss,
+    measure_layers,
+    mle_loss,
+    paper_init_,
+    paper_layers,
+    paper_parameters,
+    rbf_centers,
+    squash,
+)
+from lenet.sdlm import (
+    SDLM,
+    distort,
+    eta_for_pass,
+    gauss_newton_diagonal,
+    train_pass_batched,
+    train_pass_sgd1,
+)
 
 RAW = Path(__file__).resolve().parents[1] / "data" / "MNIST" / "raw"
 ORDER = ("C1", "S2", "C3", "S4", "C5", "F6", "OUTPUT")
@@ -56,7 +77,14 @@ def test_layers_match_the_papers_table():
         assert table[name]["connections"] == expected["connections"], name
     assert sum(table[name]["parameters"] for name in PAPER_TABLE) == 60_000
     assert [table[n]["output_shape"] for n in ORDER] == [
-        (6, 28, 28), (6, 14, 14), (16, 10, 10), (16, 5, 5), (120, 1, 1), (84,), (10,)]
+        (6, 28, 28),
+        (6, 14, 14),
+        (16, 10, 10),
+        (16, 5, 5),
+        (120, 1, 1),
+        (84,),
+        (10,),
+    ]
     assert table["OUTPUT"]["parameters"] == 0 and table["OUTPUT"]["connections"] == 840
 
 
@@ -82,8 +110,8 @@ def test_partial_conv_equals_a_dense_conv_and_unconnected_cells_stay_zero():
     x = torch.randn(3, 6, 14, 14)
     out, ref = layer(x), reference(x)
     torch.testing.assert_close(out, ref)
-    (out ** 2).sum().backward()
-    (ref ** 2).sum().backward()
+    (out**2).sum().backward()
+    (ref**2).sum().backward()
     torch.testing.assert_close(layer.kernels.grad, reference.weight.grad[mask].view(60, 5, 5))
     # a gradient arriving at an unconnected cell of the dense weight reaches no parameter
     probe = torch.zeros(16, 6, 5, 5).masked_fill(~mask, 1.0)
@@ -117,7 +145,7 @@ def test_sdlm_step_is_eta_over_mu_plus_h_times_the_gradient():
     opt = SDLM([a, b], lr=0.1, mu=0.02)
     opt.state[a]["hessian"] = torch.tensor([0.5])
     opt.state[b]["hessian"] = torch.tensor([2.0])
-    (3 * a + 0.5 * b ** 2).sum().backward()  # gradients 3 and b = 2
+    (3 * a + 0.5 * b**2).sum().backward()  # gradients 3 and b = 2
     opt.step()
     assert a.item() == pytest.approx(1.0 - 0.1 / 0.52 * 3.0)
     assert b.item() == pytest.approx(2.0 - 0.1 / 2.02 * 2.0)
@@ -136,7 +164,7 @@ def test_gauss_newton_diagonal_of_the_last_layer_is_analytic():
         fprime = 1.7159 * (2 / 3) / torch.cosh(2 / 3 * a) ** 2
         # E = Σ_j (f(a_j) - w_j)²: d²E/da² ≈ 2 f'(a)², d²E/dW_ij² = 2 f'(a_i)² x_j²
         expected_w = (2 * fprime[:, :, None] ** 2 * inp[:, None, :] ** 2).mean(0)
-        expected_b = (2 * fprime ** 2).mean(0)
+        expected_b = (2 * fprime**2).mean(0)
     torch.testing.assert_close(h[10], expected_w)
     torch.testing.assert_close(h[11], expected_b)
     # an average over samples: two halves average to the whole
@@ -158,12 +186,22 @@ def test_gauss_newton_recursion_equals_squared_jacobians_where_it_is_exact():
 
     jac = torch.autograd.functional.jacobian(f6_out, tuple(p.detach() for p in params[8:]))
     for k, jk in zip(range(8, 12), jac):
-        torch.testing.assert_close(h[k], 2 * (jk ** 2).sum(0), rtol=1e-4, atol=1e-9)
+        torch.testing.assert_close(h[k], 2 * (jk**2).sum(0), rtol=1e-4, atol=1e-9)
 
 
 def test_eta_schedule():
-    expected = {1: 5e-4, 2: 5e-4, 3: 2e-4, 5: 2e-4, 6: 1e-4, 8: 1e-4, 9: 5e-5, 12: 5e-5,
-                13: 1e-5, 20: 1e-5}
+    expected = {
+        1: 5e-4,
+        2: 5e-4,
+        3: 2e-4,
+        5: 2e-4,
+        6: 1e-4,
+        8: 1e-4,
+        9: 5e-5,
+        12: 5e-5,
+        13: 1e-5,
+        20: 1e-5,
+    }
     assert {p: eta_for_pass(p) for p in expected} == expected
     with pytest.raises(ValueError):
         eta_for_pass(0)
@@ -205,13 +243,15 @@ def test_fast_step_gradient_equals_autograd():
     for j in (None, 90.0):  # y ≈ 84 at init, so j = 90 makes the MAP term matter
         flat = torch.cat([p.detach().reshape(-1) for p in params])
         before, stats = flat.clone(), torch.zeros(2)
-        sdlm._sgd1_step(flat, -torch.ones_like(flat), x, t, net.OUTPUT.centers, stats,
-                        c3.out_idx, c3.in_idx, j)
+        sdlm._sgd1_step(
+            flat, -torch.ones_like(flat), x, t, net.OUTPUT.centers, stats, c3.out_idx, c3.in_idx, j
+        )
         y = -net(x)
         loss = mle_loss(y, t) if j is None else map_loss(y, t, j)
         grads = torch.autograd.grad(loss, params)
-        torch.testing.assert_close(flat - before, -torch.cat([g.reshape(-1) for g in grads]),
-                                   rtol=1e-4, atol=1e-5)  # float32 cancellation in MAP
+        torch.testing.assert_close(
+            flat - before, -torch.cat([g.reshape(-1) for g in grads]), rtol=1e-4, atol=1e-5
+        )  # float32 cancellation in MAP
         assert stats[0].item() == pytest.approx(loss.item(), rel=1e-5)
 
 
@@ -225,7 +265,7 @@ def test_one_pattern_pass_equals_a_plain_autograd_loop():
     summary = train_pass_sgd1(fast, fast_opt, images, targets, order, compile=False)
     losses = []
     for i in order.tolist():
-        loss = mle_loss(-slow(images[i:i + 1]), targets[i:i + 1])
+        loss = mle_loss(-slow(images[i : i + 1]), targets[i : i + 1])
         slow_opt.zero_grad()
         loss.backward()
         slow_opt.step()
@@ -239,11 +279,21 @@ def test_check_stop_ends_a_pass_early():
     net, images = make_net(), torch.randn(10, 1, 32, 32)
     opt, targets = SDLM(net.parameters(), lr=1e-5), torch.zeros(10, dtype=torch.long)
     seen = []
-    summary = train_pass_sgd1(net, opt, images, targets, torch.arange(10), compile=False,
-                              every=3, check_stop=lambda: True, on_progress=seen.append)
+    summary = train_pass_sgd1(
+        net,
+        opt,
+        images,
+        targets,
+        torch.arange(10),
+        compile=False,
+        every=3,
+        check_stop=lambda: True,
+        on_progress=seen.append,
+    )
     assert summary["stopped"] and summary["patterns"] == 3 and seen[0]["patterns"] == 3
-    summary = train_pass_batched(net, opt, images, targets, torch.arange(10), batch_size=4,
-                                 check_stop=lambda: True)
+    summary = train_pass_batched(
+        net, opt, images, targets, torch.arange(10), batch_size=4, check_stop=lambda: True
+    )
     assert summary["stopped"] and summary["patterns"] == 4
 
 
@@ -274,8 +324,9 @@ def test_batched_sdlm_lowers_the_loss_on_real_mnist():
     opt = SDLM(net.parameters(), lr=sdlm.recipe_eta(1))
     for _ in range(2):
         opt.estimate_hessian(net, images[:500])
-        train_pass_batched(net, opt, images, targets, torch.randperm(2000, generator=gen),
-                           batch_size=16)
+        train_pass_batched(
+            net, opt, images, targets, torch.randperm(2000, generator=gen), batch_size=16
+        )
     with torch.no_grad():
         y = net.OUTPUT(net.features(images))
         after, error = mle_loss(y, targets).item(), (y.argmin(1) != targets).float().mean()
@@ -284,32 +335,40 @@ def test_batched_sdlm_lowers_the_loss_on_real_mnist():
 
 
 # --- train_paper: the trainer's contract on real MNIST ---------------------------------------
-needs_mnist = pytest.mark.skipif(not (RAW / "train-images-idx3-ubyte").exists(),
-                                 reason="MNIST not present")
+needs_mnist = pytest.mark.skipif(
+    not (RAW / "train-images-idx3-ubyte").exists(), reason="MNIST not present"
+)
 
 
 def _paper_cfg(**kw):
-    from lenet.train import PRESETS
     from dataclasses import replace
-    return replace(PRESETS["paper-fast"], **{"train_subset": 2000, "batch_size": 16, "threads": 1, **kw})
+
+    from lenet.train import PRESETS
+
+    return replace(
+        PRESETS["paper-fast"], **{"train_subset": 2000, "batch_size": 16, "threads": 1, **kw}
+    )
 
 
 @needs_mnist
 def test_train_paper_fast_events_store_and_learning(tmp_path):
     from lenet.runs import RunStore
     from lenet.train import train
+
     seen = []
     result = train(_paper_cfg(epochs=2), store=RunStore(tmp_path), on_event=seen.append)
     types = [e["type"] for e in seen]
     assert result.status == "finished" and types[0] == "start" and types[-1] == "done"
     assert [e["epoch"] for e in seen if e["type"] == "epoch"] == [1, 2]
     first_epoch = types.index("epoch")
-    assert "batch" in types[:first_epoch] and "batch" in types[first_epoch + 1:]
+    assert "batch" in types[:first_epoch] and "batch" in types[first_epoch + 1 :]
     start = seen[0]
     assert start["train_images"] == 2000 and start["steps_per_epoch"] == 125
     assert start["lr"] == pytest.approx(0.05 * 5e-4)
     batches = [e for e in seen if e["type"] == "batch"]
-    assert {"epoch", "step", "loss", "acc", "lr", "images_per_s", "train_seconds"} <= set(batches[0])
+    assert {"epoch", "step", "loss", "acc", "lr", "images_per_s", "train_seconds"} <= set(
+        batches[0]
+    )
     assert batches[-1]["loss"] < 0.5 * batches[0]["loss"]  # the MAP criterion (eq. 9)
     final = result.final
     assert final["step"] == 250 and final["test_acc"] > 70 and final["train_acc"] > 70
@@ -323,6 +382,7 @@ def test_train_paper_fast_events_store_and_learning(tmp_path):
 @needs_mnist
 def test_train_paper_control_sets_eta_and_stops():
     from lenet.train import Control, train
+
     control, seen = Control(), []
 
     def on_event(e: dict) -> None:
@@ -345,6 +405,7 @@ def test_train_paper_control_sets_eta_and_stops():
 @needs_mnist
 def test_train_paper_one_pattern_recipe_uncompiled(monkeypatch):
     from lenet.train import train
+
     monkeypatch.setenv("LENET_NO_COMPILE", "1")  # the compile takes tens of seconds
     result = train(_paper_cfg(recipe="paper", epochs=1, train_subset=300, distort=True))
     assert result.status == "finished" and result.final["step"] == 300
@@ -357,10 +418,29 @@ def test_cli_trains_paper_fast(tmp_path):
     import os
     import subprocess
     import sys
-    out = subprocess.run([sys.executable, "-m", "lenet", "train", "--preset", "paper-fast",
-                          "--epochs", "1", "--train-subset", "2000", "--batch-size", "16",
-                          "--json"], cwd=RAW.parents[2], capture_output=True, text=True,
-                         timeout=300, env={**os.environ, "LENET_RUNS_DIR": str(tmp_path)})
+
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lenet",
+            "train",
+            "--preset",
+            "paper-fast",
+            "--epochs",
+            "1",
+            "--train-subset",
+            "2000",
+            "--batch-size",
+            "16",
+            "--json",
+        ],
+        cwd=RAW.parents[2],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "LENET_RUNS_DIR": str(tmp_path)},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     assert summary["status"] == "finished" and summary["variant"] == "paper"
@@ -370,6 +450,7 @@ def test_cli_trains_paper_fast(tmp_path):
 
 def test_model_summary_of_the_paper_variant_matches_the_paper():
     from lenet.model import LeNet5, summary
+
     rows = paper.compare_with_paper(summary(LeNet5("paper")))
     assert [r["match"] for r in rows] == ["✓"] * 6 + ["—"]
     assert rows[-1]["our connections"] == 840 and rows[-1]["paper parameters"] is None
@@ -377,10 +458,14 @@ def test_model_summary_of_the_paper_variant_matches_the_paper():
 
 def test_best_runs_picks_the_best_per_variant():
     from lenet.runs import RunInfo
-    infos = [RunInfo("a", "finished", "paper", best_test_acc=97.0),
-             RunInfo("b", "finished", "paper", best_test_acc=98.5),
-             RunInfo("c", "running", "classic"), RunInfo("d", "finished", "other", best_test_acc=99.0),
-             RunInfo("e", "finished", "paper", config={"distort": True}, best_test_acc=99.3)]
+
+    infos = [
+        RunInfo("a", "finished", "paper", best_test_acc=97.0),
+        RunInfo("b", "finished", "paper", best_test_acc=98.5),
+        RunInfo("c", "running", "classic"),
+        RunInfo("d", "finished", "other", best_test_acc=99.0),
+        RunInfo("e", "finished", "paper", config={"distort": True}, best_test_acc=99.3),
+    ]
     best = paper.best_runs(infos)
     assert best["paper"].id == "b" and best["classic"] is None and best["modern"] is None
     assert paper.best_runs(infos, distorted=True)["paper"].id == "e"  # compared with 0.8 %, apart

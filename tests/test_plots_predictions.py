@@ -1,6 +1,7 @@
 """The predictions table on a real model and the real test split, its filters and pages, and the
 figures built from it (digit grids, confusion matrix), checked against plain-Python references.
 """
+
 import base64
 import io
 
@@ -10,8 +11,16 @@ from PIL import Image
 
 from lenet import plots
 from lenet.data import load_split
-from lenet.metrics import (PAGE_SIZES, confusion_matrix, filter_predictions, paginate, parse_prediction_params,
-                           per_class_accuracy, predict, prediction_summary)
+from lenet.metrics import (
+    PAGE_SIZES,
+    confusion_matrix,
+    filter_predictions,
+    paginate,
+    parse_prediction_params,
+    per_class_accuracy,
+    predict,
+    prediction_summary,
+)
 from lenet.plots.images import CORRECT_RGB, WRONG_RGB, GridLayout, compose_grid, to_uint8
 from lenet.runs import RunStore
 from lenet.train import TrainConfig, train
@@ -44,7 +53,9 @@ def test_table_agrees_with_the_trainers_own_evaluation(trained):
     right, wrong = table[table["correct"]], table[~table["correct"]]
     assert summary["sure_right"] == pytest.approx(100 * (right["confidence"] >= 0.9).mean())
     assert summary["sure_wrong"] == pytest.approx(100 * (wrong["confidence"] >= 0.9).mean())
-    assert (table["prediction"] == table["top1"]).all() and (table["confidence"] == table["p1"]).all()
+    assert (table["prediction"] == table["top1"]).all() and (
+        table["confidence"] == table["p1"]
+    ).all()
 
 
 def test_confusion_matrix_and_per_class_agree_with_the_table(trained):
@@ -73,30 +84,73 @@ def test_filter_sorts_and_confidence_range(trained):
     hard = filter_predictions(table, "misclassified", sort="loss")
     assert (~hard["correct"]).all() and hard["loss"].is_monotonic_decreasing
     unsure = filter_predictions(table, confidence=(0.2, 0.6), sort="confidence")
-    assert unsure["confidence"].between(0.2, 0.6).all() and unsure["confidence"].is_monotonic_increasing
-    assert filter_predictions(table, true=[3], pred=[5])["index"].tolist() == \
-        table[(table.label == 3) & (table.prediction == 5)]["index"].tolist()
+    assert (
+        unsure["confidence"].between(0.2, 0.6).all()
+        and unsure["confidence"].is_monotonic_increasing
+    )
+    assert (
+        filter_predictions(table, true=[3], pred=[5])["index"].tolist()
+        == table[(table.label == 3) & (table.prediction == 5)]["index"].tolist()
+    )
 
 
-@pytest.mark.parametrize("total, page, size, expected", [
-    (137, 1, 50, (1, 3, 0, 50)), (137, 3, 50, (3, 3, 100, 137)), (137, 9, 50, (3, 3, 100, 137)),
-    (137, 0, 50, (1, 3, 0, 50)), (0, 4, 50, (1, 1, 0, 0)), (9_900, 2, 100, (2, 99, 100, 200))])
+@pytest.mark.parametrize(
+    "total, page, size, expected",
+    [
+        (137, 1, 50, (1, 3, 0, 50)),
+        (137, 3, 50, (3, 3, 100, 137)),
+        (137, 9, 50, (3, 3, 100, 137)),
+        (137, 0, 50, (1, 3, 0, 50)),
+        (0, 4, 50, (1, 1, 0, 0)),
+        (9_900, 2, 100, (2, 99, 100, 200)),
+    ],
+)
 def test_paginate(total, page, size, expected):
     p = paginate(total, page, size)
     assert (p.number, p.pages, p.start, p.stop) == expected and p.total == total
 
 
 def test_query_params_typed_or_noted():
-    good, notes = parse_prediction_params({
-        "show": ["misclassified"], "true": ["3", "5", "x", "12"], "pred": ["9"], "conf": ["20", "90"],
-        "sort": ["loss"], "size": ["100"], "page": ["2"], "cell": ["4-9"], "sample": ["123"]})
-    assert parse_prediction_params({"conf": ["90", "20"]})[0] == {"conf": (20, 90)}  # reversed: still a range
-    assert good == {"show": "misclassified", "true": [3, 5], "pred": [9], "conf": (20, 90), "sort": "loss",
-                    "size": 100, "page": 2, "cell": (4, 9), "sample": 123}
+    good, notes = parse_prediction_params(
+        {
+            "show": ["misclassified"],
+            "true": ["3", "5", "x", "12"],
+            "pred": ["9"],
+            "conf": ["20", "90"],
+            "sort": ["loss"],
+            "size": ["100"],
+            "page": ["2"],
+            "cell": ["4-9"],
+            "sample": ["123"],
+        }
+    )
+    assert parse_prediction_params({"conf": ["90", "20"]})[0] == {
+        "conf": (20, 90)
+    }  # reversed: still a range
+    assert good == {
+        "show": "misclassified",
+        "true": [3, 5],
+        "pred": [9],
+        "conf": (20, 90),
+        "sort": "loss",
+        "size": 100,
+        "page": 2,
+        "cell": (4, 9),
+        "sample": 123,
+    }
     assert notes == ["ignored true=x&12: expected classes 0-9"]
-    good, notes = parse_prediction_params({
-        "show": ["wrong"], "conf": ["0.9", "0.2"], "sort": ["best"], "size": ["7"], "page": ["-1"],
-        "cell": ["4-10"], "sample": ["10000"], "unrelated": ["1"]})
+    good, notes = parse_prediction_params(
+        {
+            "show": ["wrong"],
+            "conf": ["0.9", "0.2"],
+            "sort": ["best"],
+            "size": ["7"],
+            "page": ["-1"],
+            "cell": ["4-10"],
+            "sample": ["10000"],
+            "unrelated": ["1"],
+        }
+    )
     assert good == {} and len(notes) == 7
     assert any("sample=10000" in n and "0 to 9999" in n for n in notes)
     assert 7 not in PAGE_SIZES
@@ -114,15 +168,21 @@ def test_grid_image_size_replication_and_borders():
     for i in range(7):
         r, c = divmod(i, 3)
         y0, x0 = r * L.cell_h, c * L.cell_w + L.gap // 2
-        tile = grid[y0:y0 + L.tile, x0:x0 + L.tile]
-        inner = tile[L.border:-L.border, L.border:-L.border]
+        tile = grid[y0 : y0 + L.tile, x0 : x0 + L.tile]
+        inner = tile[L.border : -L.border, L.border : -L.border]
         # nearest neighbour: every source pixel is a 2x2 block of the same grey, in all channels
         assert (inner[::2, ::2, 0] == digits[i]).all() and (inner[1::2, 1::2, 1] == digits[i]).all()
         assert (inner[::2, 1::2, 2] == digits[i]).all() and (inner[1::2, ::2, 0] == digits[i]).all()
-        ring = np.concatenate([tile[:L.border].reshape(-1, 3), tile[-L.border:].reshape(-1, 3),
-                               tile[:, :L.border].reshape(-1, 3), tile[:, -L.border:].reshape(-1, 3)])
+        ring = np.concatenate(
+            [
+                tile[: L.border].reshape(-1, 3),
+                tile[-L.border :].reshape(-1, 3),
+                tile[:, : L.border].reshape(-1, 3),
+                tile[:, -L.border :].reshape(-1, 3),
+            ]
+        )
         assert (ring == colors[i]).all()
-    assert (grid[2 * L.cell_h:, L.cell_w:] == 255).all()  # cells 7 and 8 are empty background
+    assert (grid[2 * L.cell_h :, L.cell_w :] == 255).all()  # cells 7 and 8 are empty background
 
 
 def _png_of(fig) -> np.ndarray:
@@ -139,14 +199,22 @@ def test_prediction_grid_figure_carries_indices_and_right_colours(trained):
     assert list(markers.customdata) == rows["index"].tolist()
     L = GridLayout(cols=10, rows=3)
     png = _png_of(fig)
-    assert png.shape == (L.height, L.width, 3) and (fig.layout.width, fig.layout.height) == (L.width, L.height + 8)
+    assert png.shape == (L.height, L.width, 3) and (fig.layout.width, fig.layout.height) == (
+        L.width,
+        L.height + 8,
+    )
     for i, row in enumerate(rows.itertuples()):
         x, y = L.centre(i)
         border = png[int(y - L.tile / 2), int(x)]  # top edge of the tile
         assert tuple(border) == (CORRECT_RGB if row.correct else WRONG_RGB)
-        digit = png[int(y - L.tile / 2) + L.border::2, int(x - L.tile / 2) + L.border::2][:28, :28, 0]
+        digit = png[int(y - L.tile / 2) + L.border :: 2, int(x - L.tile / 2) + L.border :: 2][
+            :28, :28, 0
+        ]
         assert (digit == split.raw[row.index].numpy()).all()
-        assert fig.layout.annotations[i].text == f"{row.label} → {row.prediction} · {100 * row.confidence:.0f}%"
+        assert (
+            fig.layout.annotations[i].text
+            == f"{row.label} → {row.prediction} · {100 * row.confidence:.0f}%"
+        )
         assert (markers.x[i], markers.y[i]) == (x, y)
 
 
@@ -155,10 +223,16 @@ def test_show_batch_images_from_a_normalised_batch(trained):
     x, y = split.images[:12], split.labels[:12]  # (12, 1, 32, 32) normalised, as a DataLoader gives
     back = to_uint8(x)
     assert back.shape == (12, 32, 32)
-    assert np.abs(back[:, 2:30, 2:30].astype(int) - split.raw[:12].numpy()).max() <= 1  # padding 2 px
+    assert (
+        np.abs(back[:, 2:30, 2:30].astype(int) - split.raw[:12].numpy()).max() <= 1
+    )  # padding 2 px
     fig = plots.show_batch_images(x, y, cols=6)
     assert [a.text for a in fig.layout.annotations] == [str(int(v)) for v in y]
-    assert _png_of(fig).shape == (GridLayout(6, 2, digit=32).height, GridLayout(6, 2, digit=32).width, 3)
+    assert _png_of(fig).shape == (
+        GridLayout(6, 2, digit=32).height,
+        GridLayout(6, 2, digit=32).width,
+        3,
+    )
     wrong = (y + 1) % 10
     fig = plots.show_batch_images(x, y, preds=wrong)
     assert all(a.font.color == plots.COLORS["wrong"] for a in fig.layout.annotations)
@@ -170,7 +244,9 @@ def test_visualize_test_predictions_shows_mistakes_only(trained):
     ids = list(fig.data[1].customdata)
     assert len(ids) == 12 and not table.loc[ids, "correct"].any()
     assert ids == filter_predictions(table, "misclassified", sort="loss")["index"].tolist()[:12]
-    fig = plots.visualize_test_predictions(model, split, n=5, misclassified_only=False, sort="index")
+    fig = plots.visualize_test_predictions(
+        model, split, n=5, misclassified_only=False, sort="index"
+    )
     assert list(fig.data[1].customdata) == [0, 1, 2, 3, 4]
 
 
@@ -180,7 +256,9 @@ def test_confusion_scatter_cells_carry_true_and_predicted(trained):
     cm = confusion_matrix(table["label"].to_numpy(), table["prediction"].to_numpy())
     fig = plots.confusion_figure(cm)
     (trace,) = fig.data
-    assert trace.type == "scatter" and trace.marker.symbol == "square"  # clickable, unlike a heatmap
+    assert (
+        trace.type == "scatter" and trace.marker.symbol == "square"
+    )  # clickable, unlike a heatmap
     assert len(trace.customdata) == 100
     for i, (t, p) in enumerate(trace.customdata):
         assert (t, p) == divmod(i, 10) and (trace.y[i], trace.x[i]) == (t, p)
@@ -207,6 +285,7 @@ def test_per_class_and_confidence_figures(trained):
 def test_bench_reports_percentiles(trained):
     _, split, table, _ = trained
     from lenet.bench_predictions import bench_predictions_grid
+
     result = bench_predictions_grid(table, split.raw.numpy(), n=100, repeats=3)
     assert result["digits"] == 100 and result["rows"] == 10_000
     assert 0 < result["filter_grid_p50_ms"] <= result["total_p50_ms"]

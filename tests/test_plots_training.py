@@ -1,4 +1,5 @@
 """Training figures: what they draw comes from the data handed in, nothing typed by hand."""
+
 import plotly.graph_objects as go
 
 from lenet import plots
@@ -10,7 +11,14 @@ EVENTS = [
     {"type": "batch", "epoch": 1, "step": 5, "loss": 2.0, "acc": 30.0},
     {"type": "lr", "epoch": 1, "step": 7, "lr": 0.1},
     {"type": "batch", "epoch": 1, "step": 10, "loss": 1.0, "acc": 60.0},
-    {"type": "epoch", "epoch": 1, "step": 10, "test_loss": 0.8, "test_acc": 80.0, "test_top3": 95.0},
+    {
+        "type": "epoch",
+        "epoch": 1,
+        "step": 10,
+        "test_loss": 0.8,
+        "test_acc": 80.0,
+        "test_top3": 95.0,
+    },
 ]
 
 
@@ -28,8 +36,13 @@ def test_live_curves_are_valid_plotly_with_a_fixed_axis_and_lr_marks():
     c = curves_from_events(EVENTS)
     for build in (plots.loss_figure, plots.accuracy_figure):
         for curves in (c, curves_from_events([])):
-            fig = build(curves.batches, curves.epochs, curves.steps_per_epoch, curves.lr_changes,
-                        x_max=curves.planned_epochs)
+            fig = build(
+                curves.batches,
+                curves.epochs,
+                curves.steps_per_epoch,
+                curves.lr_changes,
+                x_max=curves.planned_epochs,
+            )
             # built unvalidated for speed: the same spec must pass plotly's full validation
             assert go.Figure(fig.to_dict()).to_dict() == fig.to_dict()
         fig = build(c.batches, c.epochs, c.steps_per_epoch, c.lr_changes, x_max=c.planned_epochs)

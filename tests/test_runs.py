@@ -1,5 +1,5 @@
 """The run store survives crashes: torn lines, missing status, SIGKILL mid-training, bad files."""
-import json
+
 import os
 import signal
 import subprocess
@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _run_with_epochs(store: RunStore, epochs: int = 2) -> Run:
     from dataclasses import asdict
+
     cfg = TrainConfig()
     run = store.create(asdict(cfg))
     model = LeNet5("classic")
@@ -51,12 +52,14 @@ def test_running_in_this_process_then_interrupted(tmp_path):
     run = _run_with_epochs(store)
     assert store.list()[0].status == "running"
     from lenet import runs
+
     runs._ACTIVE.discard(str(run.path.resolve()))  # as if the training thread died
     assert store.list()[0].status == "interrupted"
 
 
 def test_interrupted_between_checkpoint_and_epoch_event_counts_the_epoch(tmp_path):
     from lenet import runs
+
     store = RunStore(tmp_path)
     run = _run_with_epochs(store, epochs=1)
     run.save_epoch(2, LeNet5("classic"), None, TrainConfig(), None)  # then killed before its event
@@ -100,7 +103,10 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
 def test_checkpoint_is_a_plain_dict_with_config(tmp_path):
     run = _run_with_epochs(RunStore(tmp_path), 1)
     ckpt = torch.load(run.path / "checkpoints" / "epoch_001.pt", weights_only=True)
-    assert set(ckpt) >= {"model", "optimizer", "epoch", "config"} and ckpt["config"]["variant"] == "classic"
+    assert (
+        set(ckpt) >= {"model", "optimizer", "epoch", "config"}
+        and ckpt["config"]["variant"] == "classic"
+    )
 
 
 def test_delete_refuses_active_run(tmp_path):
@@ -115,9 +121,26 @@ def test_delete_refuses_active_run(tmp_path):
 
 def test_sigkill_mid_training_leaves_an_interrupted_run(tmp_path):
     env = dict(os.environ, LENET_RUNS_DIR=str(tmp_path), PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-m", "lenet", "train", "--train-subset", "3000",
-                             "--epochs", "50", "--batch-size", "32", "--threads", "1"],
-                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lenet",
+            "train",
+            "--train-subset",
+            "3000",
+            "--epochs",
+            "50",
+            "--batch-size",
+            "32",
+            "--threads",
+            "1",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.time() + 120
         # the epoch's event is logged just after its checkpoint: wait for both

@@ -19,10 +19,14 @@ def _imported_roots(tree: ast.AST) -> set[str]:
             roots.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             roots.add(node.module.split(".")[0])
-        elif (isinstance(node, ast.Call) and node.args
-              and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
-              and getattr(node.func, "attr", getattr(node.func, "id", None))
-              in {"import_module", "__import__"}):
+        elif (
+            isinstance(node, ast.Call)
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+            and getattr(node.func, "attr", getattr(node.func, "id", None))
+            in {"import_module", "__import__"}
+        ):
             roots.add(node.args[0].value.split(".")[0])
     return roots
 
@@ -49,16 +53,22 @@ def _pages() -> list[Path]:
 def test_pages_are_short():
     pages = _pages()
     assert pages[0].exists(), "dashboard/Home.py is missing"
-    too_long = {str(p.relative_to(ROOT)): n for p in pages
-                if (n := len(p.read_text().splitlines())) > MAX_PAGE_LINES}
+    too_long = {
+        str(p.relative_to(ROOT)): n
+        for p in pages
+        if (n := len(p.read_text().splitlines())) > MAX_PAGE_LINES
+    }
     assert not too_long, f"pages over {MAX_PAGE_LINES} lines (move logic into lenet/): {too_long}"
 
 
 def test_ci_entry_point_runs_make_test():
     script = ROOT / ".ci" / "run"
     text = script.read_text()
-    commands = [line.strip() for line in text.splitlines()
-                if line.strip() and not line.lstrip().startswith("#")]
+    commands = [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     assert "set -euo pipefail" in commands
     assert "make test" in commands, f".ci/run should call `make test`, has: {commands}"
     assert os.access(script, os.X_OK), ".ci/run is not executable"

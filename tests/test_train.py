@@ -1,4 +1,5 @@
 """The trainer on tiny synthetic data: control, determinism, divergence, events, the store."""
+
 import math
 import threading
 import time
@@ -12,8 +13,14 @@ from lenet.data import Split
 from lenet.metrics import evaluate_classification
 from lenet.model import LeNet5
 from lenet.runs import RunStore
-from lenet.train import (PRESETS, ConfigError, Control, TrainConfig, train,
-                         train_epoch_classification)
+from lenet.train import (
+    PRESETS,
+    ConfigError,
+    Control,
+    TrainConfig,
+    train,
+    train_epoch_classification,
+)
 
 
 def _synthetic_split(n: int, seed: int) -> Split:
@@ -22,7 +29,7 @@ def _synthetic_split(n: int, seed: int) -> Split:
     labels = torch.arange(n) % 10
     images = torch.randn(n, 1, 32, 32, generator=g) * 0.3
     for c in range(10):
-        images[labels == c, 0, 3 * c:3 * c + 3, 4:28] += 2.0
+        images[labels == c, 0, 3 * c : 3 * c + 3, 4:28] += 2.0
     return Split(images.contiguous(), labels, torch.zeros(n, 28, 28, dtype=torch.uint8), "mnist")
 
 
@@ -48,7 +55,14 @@ def test_learns_and_reports_events(tiny):
     losses = _losses(result.history)
     assert losses[-1] < losses[0] / 3
     epoch = result.final
-    assert set(epoch) >= {"train_loss", "train_acc", "test_loss", "test_acc", "test_top3", "images_per_s"}
+    assert set(epoch) >= {
+        "train_loss",
+        "train_acc",
+        "test_loss",
+        "test_acc",
+        "test_top3",
+        "images_per_s",
+    }
     ev = evaluate_classification(result.model, (tiny["test"].images, tiny["test"].labels))
     assert ev["top1"] == pytest.approx(epoch["test_acc"])
 
@@ -86,7 +100,9 @@ class _Slow:
 
 def _start(cfg, control, hook):
     out = {}
-    t = threading.Thread(target=lambda: out.setdefault("r", train(cfg, control=control, on_event=hook)))
+    t = threading.Thread(
+        target=lambda: out.setdefault("r", train(cfg, control=control, on_event=hook))
+    )
     t.start()
     return t, out
 
@@ -165,15 +181,25 @@ def test_store_gets_events_checkpoints_and_status(tiny, tmp_path):
     assert [e["type"] for e in run.events()] == [e["type"] for e in result.history]
     info = store.list()[0]
     assert info.status == "finished" and info.epochs_done == 2
-    assert info.best_test_acc == pytest.approx(max(e["test_acc"] for e in result.history if e["type"] == "epoch"))
+    assert info.best_test_acc == pytest.approx(
+        max(e["test_acc"] for e in result.history if e["type"] == "epoch")
+    )
     model = run.load_model()
     assert torch.equal(model.OUTPUT.weight, result.model.OUTPUT.weight)
     assert run.load_snapshot(1)["C1"]["conv.weight"].shape == (6, 1, 5, 5)
 
 
-@pytest.mark.parametrize("field,value", [("batch_size", 0), ("epochs", -1), ("variant", "lenet7"),
-                                         ("lr", float("nan")), ("optimizer", "rmsprop"),
-                                         ("recipe", "paper")])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("batch_size", 0),
+        ("epochs", -1),
+        ("variant", "lenet7"),
+        ("lr", float("nan")),
+        ("optimizer", "rmsprop"),
+        ("recipe", "paper"),
+    ],
+)
 def test_bad_config_names_the_field(field, value):
     with pytest.raises(ConfigError, match=field):
         replace(TrainConfig(), **{field: value}).validate()
@@ -189,7 +215,10 @@ def test_presets_are_valid():
 def test_seed_train_epoch_classification(tiny):
     model = LeNet5("classic")
     opt = torch.optim.Adam(model.parameters(), 3e-3)
-    loader = [(tiny["train"].images[i:i + 64], tiny["train"].labels[i:i + 64]) for i in range(0, 640, 64)]
+    loader = [
+        (tiny["train"].images[i : i + 64], tiny["train"].labels[i : i + 64])
+        for i in range(0, 640, 64)
+    ]
     first = train_epoch_classification(model, loader, opt)
     second = train_epoch_classification(model, loader, opt)
     assert second["loss"] < first["loss"] and math.isfinite(second["top1"])

@@ -1,21 +1,28 @@
 """Runs: every stored run in one table; select some to compare, export, or delete them."""
+
 from functools import partial
 
 import streamlit as st
-
 from common import job_manager, page, store
+
 from lenet import plots
 from lenet.archive import MAX_TOTAL_BYTES, export_run, import_run
 from lenet.report import curves_from_events, run_table
 
 page("Runs", "🗂️")
 st.title("Runs")
-st.caption("Every training run on this server. Tick rows to compare their curves, export or delete them.")
+st.caption(
+    "Every training run on this server. Tick rows to compare their curves, export or delete them."
+)
 
 with st.sidebar:
     st.subheader("Import a run")
-    upload = st.file_uploader("A run exported as .zip", type="zip", key="import_zip",
-                              max_upload_size=MAX_TOTAL_BYTES // 2**20)
+    upload = st.file_uploader(
+        "A run exported as .zip",
+        type="zip",
+        key="import_zip",
+        max_upload_size=MAX_TOTAL_BYTES // 2**20,
+    )
     # The uploader keeps its file across reruns: import each upload once, remember the outcome.
     if upload is not None and st.session_state.get("imported_file") != upload.file_id:
         st.session_state.imported_file = upload.file_id
@@ -31,28 +38,42 @@ with st.sidebar:
 
 infos = store().list()
 if not infos:
-    st.info("No runs yet: train one on the Train page, or import a zip in the sidebar.", icon=":material/folder_open:")
+    st.info(
+        "No runs yet: train one on the Train page, or import a zip in the sidebar.",
+        icon=":material/folder_open:",
+    )
     st.stop()
 
 table = run_table(infos)
 wanted = st.query_params.get("run")
 preselect = [i for i, r in enumerate(table["run"]) if r == wanted] or [0]
 selection = st.dataframe(
-    table, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row",
+    table,
+    hide_index=True,
+    width="stretch",
+    on_select="rerun",
+    selection_mode="multi-row",
     key=f"runs_table_{st.session_state.get('table_version', 0)}",
     selection_default={"selection": {"rows": preselect, "columns": []}},
-    column_config={"best test %": st.column_config.NumberColumn(format="%.2f"),
-                   "lr": st.column_config.NumberColumn(format="%g"),
-                   "started": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
-                   "message": st.column_config.TextColumn(width="large")})
+    column_config={
+        "best test %": st.column_config.NumberColumn(format="%.2f"),
+        "lr": st.column_config.NumberColumn(format="%g"),
+        "started": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+        "message": st.column_config.TextColumn(width="large"),
+    },
+)
 chosen = [table["run"][i] for i in selection.selection.rows]
 if not chosen:
     st.info("Tick one or more rows to compare their curves.", icon=":material/touch_app:")
     st.stop()
 
 by_id = {i.id: i for i in infos}
-series = {f"{rid[-6:]} · {by_id[rid].variant} · lr {by_id[rid].config.get('lr', 0):g}":
-          curves_from_events(store().get(rid).events()) for rid in chosen}
+series = {
+    f"{rid[-6:]} · {by_id[rid].variant} · lr {by_id[rid].config.get('lr', 0):g}": curves_from_events(
+        store().get(rid).events()
+    )
+    for rid in chosen
+}
 loss_col, acc_col = st.columns(2)
 loss_col.plotly_chart(plots.compare_runs_figure(series, "loss"), key="compare_loss")
 acc_col.plotly_chart(plots.compare_runs_figure(series, "acc"), key="compare_acc")
@@ -63,21 +84,33 @@ for rid in chosen:
     info = by_id[rid]
     name, export, note = st.columns([3, 2, 4], vertical_alignment="center")
     name.markdown(f"**{rid}** · {info.status}")
-    export.download_button("Export .zip", icon=":material/download:", data=partial(export_run, store().get(rid)),
-                           file_name=f"lenet5-run-{rid}.zip", mime="application/zip",
-                           key=f"export_{rid}", disabled=rid in running, on_click="ignore",
-                           help="Stop the run first" if rid in running else "config, metrics and checkpoints")
+    export.download_button(
+        "Export .zip",
+        icon=":material/download:",
+        data=partial(export_run, store().get(rid)),
+        file_name=f"lenet5-run-{rid}.zip",
+        mime="application/zip",
+        key=f"export_{rid}",
+        disabled=rid in running,
+        on_click="ignore",
+        help="Stop the run first" if rid in running else "config, metrics and checkpoints",
+    )
     note.caption(info.message or " ")
 
 deletable = [r for r in chosen if r not in running]
 if running & set(chosen):
-    st.caption("Runs still training can't be deleted or exported; stop them on the Train page first.")
+    st.caption(
+        "Runs still training can't be deleted or exported; stop them on the Train page first."
+    )
 if deletable and st.session_state.get("confirm_delete") != deletable:
     if st.button(f"Delete {len(deletable)} run(s)…", key="delete", icon=":material/delete:"):
         st.session_state.confirm_delete = deletable
         st.rerun()
 elif deletable:
-    st.warning(f"Delete {', '.join(deletable)} for good? Their checkpoints go too.", icon=":material/delete_forever:")
+    st.warning(
+        f"Delete {', '.join(deletable)} for good? Their checkpoints go too.",
+        icon=":material/delete_forever:",
+    )
     yes, no, _ = st.columns([1, 1, 4])
     if yes.button("Yes, delete", type="primary", key="delete_yes"):
         failed = []

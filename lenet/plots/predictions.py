@@ -4,6 +4,7 @@ The confusion matrix is a scatter of square markers, not a heatmap: a click on a
 point selection that ``st.plotly_chart(on_select=...)`` reports with the cell's
 ``customdata = (true, predicted)``, which heatmap clicks are not.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,8 +29,12 @@ def _mix(base: tuple[int, int, int], top: tuple[int, int, int], t: np.ndarray) -
     return [f"rgb({r},{g},{b})" for r, g, b in rgb]
 
 
-def confusion_figure(cm: torch.Tensor | np.ndarray, normalize: bool = False,
-                     title: str | None = "Confusion matrix", chosen: tuple[int, int] | None = None) -> go.Figure:
+def confusion_figure(
+    cm: torch.Tensor | np.ndarray,
+    normalize: bool = False,
+    title: str | None = "Confusion matrix",
+    chosen: tuple[int, int] | None = None,
+) -> go.Figure:
     """Rows = true class, columns = predicted; one clickable square per cell.
 
     Right answers (the diagonal) are green, mistakes red, each on its own scale: with 10,000
@@ -47,47 +52,86 @@ def confusion_figure(cm: torch.Tensor | np.ndarray, normalize: bool = False,
     diag = true == pred
     off_peak = max(v[~diag].max(initial=0.0), 1e-9)
     # square root: the difference between 0 and 3 mistakes should show, not only 30 vs 3
-    colors = np.where(diag, _mix(_EMPTY, _GREEN, 0.25 + 0.75 * v / max(v[diag].max(initial=0), 1e-9)),
-                      _mix(_EMPTY, _RED, np.sqrt(v / off_peak))).astype(object)
+    colors = np.where(
+        diag,
+        _mix(_EMPTY, _GREEN, 0.25 + 0.75 * v / max(v[diag].max(initial=0), 1e-9)),
+        _mix(_EMPTY, _RED, np.sqrt(v / off_peak)),
+    ).astype(object)
     colors[c == 0] = "rgb({},{},{})".format(*_EMPTY)
     dark = np.where(diag, True, np.sqrt(v / off_peak) > 0.55) & (c > 0)
     text = [("" if n == 0 else (f"{x:.1f}" if normalize else f"{n}")) for x, n in zip(v, c)]
-    hover = [f"true {t}, predicted {p}: {n} digit{'' if n == 1 else 's'} ({x:.1f}% of the {t}s)"
-             + ("<br>click to see them" if n else "")
-             for t, p, n, x in zip(true, pred, c, pct.ravel())]
-    fig = go.Figure(go.Scatter(
-        x=pred, y=true, customdata=np.stack([true, pred], axis=1).tolist(), mode="markers+text",
-        marker=dict(symbol="square", size=CELL_PX - 2, color=colors.tolist(),
-                    line=dict(width=1, color="rgb(226,232,240)")),
-        text=text, textfont=dict(size=12, color=np.where(dark, "white", COLORS["text"]).tolist()),
-        hovertext=hover, hovertemplate="%{hovertext}<extra></extra>", showlegend=False,
-        # the picked cell turns blue and the rest stay readable (Plotly would fade them)
-        selectedpoints=None if chosen is None else [chosen[0] * k + chosen[1]],
-        selected=dict(marker=dict(color=COLORS["train"]), textfont=dict(color="white")),
-        unselected=dict(marker=dict(opacity=1.0))))
+    hover = [
+        f"true {t}, predicted {p}: {n} digit{'' if n == 1 else 's'} ({x:.1f}% of the {t}s)"
+        + ("<br>click to see them" if n else "")
+        for t, p, n, x in zip(true, pred, c, pct.ravel())
+    ]
+    fig = go.Figure(
+        go.Scatter(
+            x=pred,
+            y=true,
+            customdata=np.stack([true, pred], axis=1).tolist(),
+            mode="markers+text",
+            marker=dict(
+                symbol="square",
+                size=CELL_PX - 2,
+                color=colors.tolist(),
+                line=dict(width=1, color="rgb(226,232,240)"),
+            ),
+            text=text,
+            textfont=dict(size=12, color=np.where(dark, "white", COLORS["text"]).tolist()),
+            hovertext=hover,
+            hovertemplate="%{hovertext}<extra></extra>",
+            showlegend=False,
+            # the picked cell turns blue and the rest stay readable (Plotly would fade them)
+            selectedpoints=None if chosen is None else [chosen[0] * k + chosen[1]],
+            selected=dict(marker=dict(color=COLORS["train"]), textfont=dict(color="white")),
+            unselected=dict(marker=dict(opacity=1.0)),
+        )
+    )
     margin = dict(l=62, r=10, t=40 if title else 10, b=58)
     fig.update_layout(**base_layout(k * CELL_PX + margin["t"] + margin["b"], title))
-    fig.update_layout(width=k * CELL_PX + margin["l"] + margin["r"], margin=margin, dragmode=False,
-                      plot_bgcolor="white")
-    axis = dict(tickmode="array", tickvals=list(range(k)), showgrid=False, zeroline=False,
-                fixedrange=True, tickfont=dict(size=14))
+    fig.update_layout(
+        width=k * CELL_PX + margin["l"] + margin["r"],
+        margin=margin,
+        dragmode=False,
+        plot_bgcolor="white",
+    )
+    axis = dict(
+        tickmode="array",
+        tickvals=list(range(k)),
+        showgrid=False,
+        zeroline=False,
+        fixedrange=True,
+        tickfont=dict(size=14),
+    )
     fig.update_xaxes(title_text="predicted class", range=[-0.5, k - 0.5], **axis)
     fig.update_yaxes(title_text="true class", range=[k - 0.5, -0.5], **axis)  # 0 on top, as printed
     return fig
 
 
-def per_class_figure(per_class: torch.Tensor | np.ndarray, counts: np.ndarray | None = None,
-                     height: int = 260) -> go.Figure:
+def per_class_figure(
+    per_class: torch.Tensor | np.ndarray, counts: np.ndarray | None = None, height: int = 260
+) -> go.Figure:
     """Accuracy (%) of each true class as bars; the y axis starts near the worst class."""
     acc = np.asarray(per_class, dtype=float)
     k = len(acc)
     counts = np.zeros(k, int) if counts is None else np.asarray(counts)
     worst = np.nanmin(acc) if np.isfinite(acc).any() else 0.0
-    colors = [COLORS["wrong"] if a == worst else COLORS["train"] for a in acc]  # the hardest class stands out
-    fig = go.Figure(go.Bar(
-        x=[str(c) for c in range(k)], y=acc, marker_color=colors, customdata=counts,
-        text=[f"{a:.1f}" for a in acc], textposition="outside", cliponaxis=False,
-        hovertemplate="class %{x}: %{y:.2f}% right of %{customdata} digits<extra></extra>"))
+    colors = [
+        COLORS["wrong"] if a == worst else COLORS["train"] for a in acc
+    ]  # the hardest class stands out
+    fig = go.Figure(
+        go.Bar(
+            x=[str(c) for c in range(k)],
+            y=acc,
+            marker_color=colors,
+            customdata=counts,
+            text=[f"{a:.1f}" for a in acc],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="class %{x}: %{y:.2f}% right of %{customdata} digits<extra></extra>",
+        )
+    )
     fig.update_layout(**base_layout(height, "Accuracy per class (%)"))
     fig.update_xaxes(title_text="true class", type="category", fixedrange=True)
     # zoomed in near 100 % when every class is good; from 0 otherwise, so bar lengths stay honest
@@ -98,15 +142,28 @@ def per_class_figure(per_class: torch.Tensor | np.ndarray, counts: np.ndarray | 
 def confidence_figure(table: pd.DataFrame, height: int = 260) -> go.Figure:
     """How sure the network was: confidence of right and of wrong answers, each in % of its group."""
     fig = go.Figure()
-    for name, mask, color in (("correct", table["correct"], COLORS["correct"]),
-                              ("misclassified", ~table["correct"], COLORS["wrong"])):
+    for name, mask, color in (
+        ("correct", table["correct"], COLORS["correct"]),
+        ("misclassified", ~table["correct"], COLORS["wrong"]),
+    ):
         n = int(mask.sum())
-        fig.add_histogram(x=100 * table.loc[mask, "confidence"], name=f"{name} ({n:,})",
-                          xbins=dict(start=0, end=100.001, size=5), histnorm="percent",
-                          marker_color=color, opacity=0.65,
-                          hovertemplate=f"{name}: %{{y:.1f}}% of them at %{{x}}% confidence<extra></extra>")
-    fig.update_layout(**base_layout(height, "Confidence of right and wrong answers"), barmode="overlay")
-    fig.update_layout(legend=dict(x=0.02, y=0.97, xanchor="left", yanchor="top"))  # the left is empty
-    fig.update_xaxes(title_text="confidence in the predicted class (%)", range=[0, 100], fixedrange=True)
+        fig.add_histogram(
+            x=100 * table.loc[mask, "confidence"],
+            name=f"{name} ({n:,})",
+            xbins=dict(start=0, end=100.001, size=5),
+            histnorm="percent",
+            marker_color=color,
+            opacity=0.65,
+            hovertemplate=f"{name}: %{{y:.1f}}% of them at %{{x}}% confidence<extra></extra>",
+        )
+    fig.update_layout(
+        **base_layout(height, "Confidence of right and wrong answers"), barmode="overlay"
+    )
+    fig.update_layout(
+        legend=dict(x=0.02, y=0.97, xanchor="left", yanchor="top")
+    )  # the left is empty
+    fig.update_xaxes(
+        title_text="confidence in the predicted class (%)", range=[0, 100], fixedrange=True
+    )
     fig.update_yaxes(title_text="% of the group", fixedrange=True)
     return fig

@@ -1,4 +1,5 @@
 """Training figures: loss and accuracy curves (live or stored) and the architecture diagram."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -10,8 +11,14 @@ from lenet.plots.style import COLORS, base_layout
 if TYPE_CHECKING:
     from lenet.report import Curves
 
-__all__ = ["smooth", "loss_figure", "accuracy_figure", "compare_figure", "compare_runs_figure",
-           "architecture_figure"]
+__all__ = [
+    "smooth",
+    "loss_figure",
+    "accuracy_figure",
+    "compare_figure",
+    "compare_runs_figure",
+    "architecture_figure",
+]
 
 
 def smooth(values: list[float], weight: float = 0.8) -> list[float]:
@@ -19,7 +26,7 @@ def smooth(values: list[float], weight: float = 0.8) -> list[float]:
     out, avg = [], 0.0
     for i, v in enumerate(values, start=1):
         avg = weight * avg + (1 - weight) * v
-        out.append(avg / (1 - weight ** i))
+        out.append(avg / (1 - weight**i))
     return out
 
 
@@ -40,13 +47,27 @@ def _step_to_epoch(steps: list[int], steps_per_epoch: int) -> list[float]:
 
 
 def _line(x, y, name: str, color: str, width: float = 2.5, hover: str = "", **extra) -> dict:
-    return dict(type="scatter", x=list(x), y=list(y), mode=extra.pop("mode", "lines"), name=name,
-                line=dict(color=color, width=width, **extra.pop("line", {})),
-                hovertemplate=hover + "<extra></extra>", **extra)
+    return dict(
+        type="scatter",
+        x=list(x),
+        y=list(y),
+        mode=extra.pop("mode", "lines"),
+        name=name,
+        line=dict(color=color, width=width, **extra.pop("line", {})),
+        hovertemplate=hover + "<extra></extra>",
+        **extra,
+    )
 
 
-def _live_figure(traces: list[dict], title: str, height: int, lr_changes, steps_per_epoch: int,
-                 x_max: float | None, yaxis: dict) -> go.Figure:
+def _live_figure(
+    traces: list[dict],
+    title: str,
+    height: int,
+    lr_changes,
+    steps_per_epoch: int,
+    x_max: float | None,
+    yaxis: dict,
+) -> go.Figure:
     """Assemble a curve figure from plain dicts, validated by tests rather than at each call.
 
     The Train page redraws two of these every second for every viewer, on the cores that
@@ -56,22 +77,54 @@ def _live_figure(traces: list[dict], title: str, height: int, lr_changes, steps_
     layout = _layout(height, title)
     marks = [ch["step"] / steps_per_epoch for ch in lr_changes]
     if marks:
-        layout["shapes"] = [dict(type="line", x0=x, x1=x, y0=0, y1=1, xref="x", yref="paper",
-                                 line=dict(color=COLORS["muted"], dash="dot", width=1.5)) for x in marks]
-        layout["annotations"] = [dict(x=x, y=1, xref="x", yref="paper", text=f"lr → {ch['lr']:g}",
-                                      showarrow=False, xanchor="right", yanchor="top",
-                                      font=dict(size=11, color=COLORS["muted"])) for x, ch in zip(marks, lr_changes)]
+        layout["shapes"] = [
+            dict(
+                type="line",
+                x0=x,
+                x1=x,
+                y0=0,
+                y1=1,
+                xref="x",
+                yref="paper",
+                line=dict(color=COLORS["muted"], dash="dot", width=1.5),
+            )
+            for x in marks
+        ]
+        layout["annotations"] = [
+            dict(
+                x=x,
+                y=1,
+                xref="x",
+                yref="paper",
+                text=f"lr → {ch['lr']:g}",
+                showarrow=False,
+                xanchor="right",
+                yanchor="top",
+                font=dict(size=11, color=COLORS["muted"]),
+            )
+            for x, ch in zip(marks, lr_changes)
+        ]
     # A fixed epoch axis and a stable uirevision: a chart polled every second neither rescales
     # under the viewer nor forgets their zoom.
-    layout["xaxis"] = dict(layout["xaxis"], title=dict(text="epoch"), rangemode="tozero",
-                           **({"range": [0, x_max * 1.02]} if x_max else {}))
+    layout["xaxis"] = dict(
+        layout["xaxis"],
+        title=dict(text="epoch"),
+        rangemode="tozero",
+        **({"range": [0, x_max * 1.02]} if x_max else {}),
+    )
     layout["yaxis"] = dict(layout["yaxis"], **yaxis)
     layout["uirevision"] = "keep"
     return go.Figure(dict(data=traces, layout=layout), _validate=False)
 
 
-def loss_figure(batches: list[dict], epochs: list[dict], steps_per_epoch: int,
-                lr_changes: list[dict] = (), height: int = 320, x_max: float | None = None) -> go.Figure:
+def loss_figure(
+    batches: list[dict],
+    epochs: list[dict],
+    steps_per_epoch: int,
+    lr_changes: list[dict] = (),
+    height: int = 320,
+    x_max: float | None = None,
+) -> go.Figure:
     """Batch loss (raw, faint, and smoothed) and per-epoch test loss against epochs.
 
     ``x_max`` (the planned number of epochs) fixes the x axis, for live charts; learning-rate
@@ -81,54 +134,141 @@ def loss_figure(batches: list[dict], epochs: list[dict], steps_per_epoch: int,
     if batches:
         x = _step_to_epoch([b["step"] for b in batches], steps_per_epoch)
         y = [b["loss"] for b in batches]
-        traces.append(_line(x, y, "batch loss", COLORS["train"], 1, "epoch %{x:.2f}<br>loss %{y:.4f}",
-                            opacity=0.25))
-        traces.append(_line(x, smooth(y), "batch loss (smoothed)", COLORS["train"], 2.5,
-                            "epoch %{x:.2f}<br>smoothed %{y:.4f}"))
+        traces.append(
+            _line(
+                x,
+                y,
+                "batch loss",
+                COLORS["train"],
+                1,
+                "epoch %{x:.2f}<br>loss %{y:.4f}",
+                opacity=0.25,
+            )
+        )
+        traces.append(
+            _line(
+                x,
+                smooth(y),
+                "batch loss (smoothed)",
+                COLORS["train"],
+                2.5,
+                "epoch %{x:.2f}<br>smoothed %{y:.4f}",
+            )
+        )
     if epochs:
-        traces.append(_line([e["epoch"] for e in epochs], [e["test_loss"] for e in epochs], "test loss",
-                            COLORS["test"], 2.5, "epoch %{x}<br>test loss %{y:.4f}", mode="lines+markers",
-                            marker=dict(size=8)))
-    return _live_figure(traces, "Loss (cross-entropy)", height, list(lr_changes), steps_per_epoch, x_max,
-                        dict(rangemode="tozero"))
+        traces.append(
+            _line(
+                [e["epoch"] for e in epochs],
+                [e["test_loss"] for e in epochs],
+                "test loss",
+                COLORS["test"],
+                2.5,
+                "epoch %{x}<br>test loss %{y:.4f}",
+                mode="lines+markers",
+                marker=dict(size=8),
+            )
+        )
+    return _live_figure(
+        traces,
+        "Loss (cross-entropy)",
+        height,
+        list(lr_changes),
+        steps_per_epoch,
+        x_max,
+        dict(rangemode="tozero"),
+    )
 
 
-def accuracy_figure(batches: list[dict], epochs: list[dict], steps_per_epoch: int,
-                    lr_changes: list[dict] = (), height: int = 320, x_max: float | None = None) -> go.Figure:
+def accuracy_figure(
+    batches: list[dict],
+    epochs: list[dict],
+    steps_per_epoch: int,
+    lr_changes: list[dict] = (),
+    height: int = 320,
+    x_max: float | None = None,
+) -> go.Figure:
     """Train accuracy (smoothed per batch) and test top-1 / top-3 per epoch, in percent."""
     traces = []
     if batches:
         x = _step_to_epoch([b["step"] for b in batches], steps_per_epoch)
-        traces.append(_line(x, smooth([b["acc"] for b in batches]), "train (smoothed)", COLORS["train"], 2.5,
-                            "epoch %{x:.2f}<br>train %{y:.2f}%"))
+        traces.append(
+            _line(
+                x,
+                smooth([b["acc"] for b in batches]),
+                "train (smoothed)",
+                COLORS["train"],
+                2.5,
+                "epoch %{x:.2f}<br>train %{y:.2f}%",
+            )
+        )
     if epochs:
         ex = [e["epoch"] for e in epochs]
-        traces.append(_line(ex, [e["test_acc"] for e in epochs], "test top-1", COLORS["test"], 2.5,
-                            "epoch %{x}<br>test top-1 %{y:.2f}%", mode="lines+markers", marker=dict(size=8)))
-        traces.append(_line(ex, [e["test_top3"] for e in epochs], "test top-3", COLORS["top3"], 2,
-                            "epoch %{x}<br>test top-3 %{y:.2f}%", mode="lines+markers", marker=dict(size=7),
-                            line=dict(dash="dash")))
+        traces.append(
+            _line(
+                ex,
+                [e["test_acc"] for e in epochs],
+                "test top-1",
+                COLORS["test"],
+                2.5,
+                "epoch %{x}<br>test top-1 %{y:.2f}%",
+                mode="lines+markers",
+                marker=dict(size=8),
+            )
+        )
+        traces.append(
+            _line(
+                ex,
+                [e["test_top3"] for e in epochs],
+                "test top-3",
+                COLORS["top3"],
+                2,
+                "epoch %{x}<br>test top-3 %{y:.2f}%",
+                mode="lines+markers",
+                marker=dict(size=7),
+                line=dict(dash="dash"),
+            )
+        )
     values = [b["acc"] for b in batches] + [e["test_acc"] for e in epochs]
     low = min(values) if values else 0
-    return _live_figure(traces, "Accuracy (%)", height, list(lr_changes), steps_per_epoch, x_max,
-                        dict(range=[max(0, min(low, 90) - 2), 100.5]))
+    return _live_figure(
+        traces,
+        "Accuracy (%)",
+        height,
+        list(lr_changes),
+        steps_per_epoch,
+        x_max,
+        dict(range=[max(0, min(low, 90) - 2), 100.5]),
+    )
 
 
-def compare_figure(series: dict[str, list[dict]], metric: str = "test_acc", height: int = 340) -> go.Figure:
+def compare_figure(
+    series: dict[str, list[dict]], metric: str = "test_acc", height: int = 340
+) -> go.Figure:
     """Per-epoch ``metric`` of several runs overlaid; ``series`` maps a label to epoch events."""
     fig = go.Figure()
     for i, (label, epochs) in enumerate(series.items()):
-        fig.add_scatter(x=[e["epoch"] for e in epochs], y=[e[metric] for e in epochs],
-                        mode="lines+markers", name=label,
-                        line=dict(color=COLORS["cycle"][i % len(COLORS["cycle"])], width=2.5))
-    titles = {"test_acc": "Test accuracy (%)", "test_loss": "Test loss", "train_loss": "Train loss",
-              "train_acc": "Train accuracy (%)", "test_top3": "Test top-3 (%)"}
+        fig.add_scatter(
+            x=[e["epoch"] for e in epochs],
+            y=[e[metric] for e in epochs],
+            mode="lines+markers",
+            name=label,
+            line=dict(color=COLORS["cycle"][i % len(COLORS["cycle"])], width=2.5),
+        )
+    titles = {
+        "test_acc": "Test accuracy (%)",
+        "test_loss": "Test loss",
+        "train_loss": "Train loss",
+        "train_acc": "Train accuracy (%)",
+        "test_top3": "Test top-3 (%)",
+    }
     fig.update_layout(**base_layout(height, titles.get(metric, metric)))
     fig.update_xaxes(title_text="epoch", dtick=1)
     return fig
 
 
-def compare_runs_figure(runs: dict[str, "Curves"], metric: str = "loss", height: int = 360) -> go.Figure:
+def compare_runs_figure(
+    runs: dict[str, Curves], metric: str = "loss", height: int = 360
+) -> go.Figure:
     """Several runs overlaid, one colour each: the smoothed training curve (thin) and the test
     value per epoch (markers). ``metric`` is "loss" or "acc"; ``runs`` maps a label to
     ``lenet.report.Curves``. Batch-level curves make even one-epoch runs comparable.
@@ -138,20 +278,36 @@ def compare_runs_figure(runs: dict[str, "Curves"], metric: str = "loss", height:
     for i, (label, c) in enumerate(runs.items()):
         color = COLORS["cycle"][i % len(COLORS["cycle"])]
         if c.batches:
-            fig.add_scatter(x=_step_to_epoch([b["step"] for b in c.batches], c.steps_per_epoch),
-                            y=smooth([b[metric] for b in c.batches]), mode="lines", legendgroup=label,
-                            name=f"{label} · train", line=dict(color=color, width=1.8),
-                            hovertemplate="epoch %{x:.2f}<br>train %{y:.4g}<extra>" + label + "</extra>")
+            fig.add_scatter(
+                x=_step_to_epoch([b["step"] for b in c.batches], c.steps_per_epoch),
+                y=smooth([b[metric] for b in c.batches]),
+                mode="lines",
+                legendgroup=label,
+                name=f"{label} · train",
+                line=dict(color=color, width=1.8),
+                hovertemplate="epoch %{x:.2f}<br>train %{y:.4g}<extra>" + label + "</extra>",
+            )
         if c.epochs:
-            fig.add_scatter(x=[e["epoch"] for e in c.epochs], y=[e[test_key] for e in c.epochs],
-                            mode="lines+markers", legendgroup=label, name=f"{label} · test",
-                            line=dict(color=color, width=2.5, dash="dot"), marker=dict(size=9, symbol="diamond"),
-                            hovertemplate="epoch %{x}<br>test %{y:.4g}<extra>" + label + "</extra>")
-    title = "Loss: train (smoothed, solid) and test (◆)" if metric == "loss" else \
-        "Accuracy %: train (smoothed, solid) and test top-1 (◆)"
+            fig.add_scatter(
+                x=[e["epoch"] for e in c.epochs],
+                y=[e[test_key] for e in c.epochs],
+                mode="lines+markers",
+                legendgroup=label,
+                name=f"{label} · test",
+                line=dict(color=color, width=2.5, dash="dot"),
+                marker=dict(size=9, symbol="diamond"),
+                hovertemplate="epoch %{x}<br>test %{y:.4g}<extra>" + label + "</extra>",
+            )
+    title = (
+        "Loss: train (smoothed, solid) and test (◆)"
+        if metric == "loss"
+        else "Accuracy %: train (smoothed, solid) and test top-1 (◆)"
+    )
     layout = _layout(height, title)
     # Below the plot: run labels are long, and a side legend would squeeze the curves.
-    layout["legend"] = dict(orientation="h", x=0, y=-0.22, xanchor="left", yanchor="top", font=dict(size=11))
+    layout["legend"] = dict(
+        orientation="h", x=0, y=-0.22, xanchor="left", yanchor="top", font=dict(size=11)
+    )
     layout["margin"]["b"] = 20
     fig.update_layout(**layout)
     fig.update_xaxes(title_text="epoch", rangemode="tozero")
@@ -164,7 +320,9 @@ def _layer_color(name: str) -> str:
     return {"C": COLORS["conv"], "S": COLORS["pool"]}.get(name[0], COLORS["fc"])
 
 
-def architecture_figure(rows: list[dict], height: int = 270, input_shape: tuple[int, ...] = (1, 32, 32)) -> go.Figure:
+def architecture_figure(
+    rows: list[dict], height: int = 270, input_shape: tuple[int, ...] = (1, 32, 32)
+) -> go.Figure:
     """LeNet-5 drawn like the paper's Figure 2, from ``summary()`` rows.
 
     A layer of feature maps is a stack of squares (side proportional to the map's size, at most
@@ -173,7 +331,9 @@ def architecture_figure(rows: list[dict], height: int = 270, input_shape: tuple[
     whatever the model reports. Equal axis scales keep squares square at any width.
     """
     gap, side32, depth = 2.0, 1.5, 0.07  # column spacing, side of a 32x32 map, stack offset
-    columns = [{"layer": "INPUT", "kind": "image", "output_shape": tuple(input_shape), "parameters": None}]
+    columns = [
+        {"layer": "INPUT", "kind": "image", "output_shape": tuple(input_shape), "parameters": None}
+    ]
     columns += list(rows)
     fc_max = max((r["output_shape"][0] for r in columns if len(r["output_shape"]) == 1), default=1)
     fig = go.Figure()
@@ -186,30 +346,77 @@ def architecture_figure(rows: list[dict], height: int = 270, input_shape: tuple[
             span = (n - 1) * depth
             x0, y0 = cx - (s + span) / 2, -(s + span) / 2
             for k in range(n):
-                fig.add_shape(type="rect", x0=x0 + k * depth, x1=x0 + k * depth + s,
-                              y0=y0 + span - k * depth, y1=y0 + span - k * depth + s,
-                              fillcolor=color, opacity=0.95, line=dict(color="white", width=1))
+                fig.add_shape(
+                    type="rect",
+                    x0=x0 + k * depth,
+                    x1=x0 + k * depth + s,
+                    y0=y0 + span - k * depth,
+                    y1=y0 + span - k * depth + s,
+                    fillcolor=color,
+                    opacity=0.95,
+                    line=dict(color="white", width=1),
+                )
             edges.append((x0, x0 + s + span))
             label = f"{shape[0]}@{shape[1]}×{shape[2]}"
         else:  # units: a bar
             h, w = max(side32 * shape[0] / fc_max, 0.15), 0.28
-            fig.add_shape(type="rect", x0=cx - w / 2, x1=cx + w / 2, y0=-h / 2, y1=h / 2,
-                          fillcolor=color, opacity=0.95, line=dict(color="white", width=1))
+            fig.add_shape(
+                type="rect",
+                x0=cx - w / 2,
+                x1=cx + w / 2,
+                y0=-h / 2,
+                y1=h / 2,
+                fillcolor=color,
+                opacity=0.95,
+                line=dict(color="white", width=1),
+            )
             edges.append((cx - w / 2, cx + w / 2))
             label = f"{shape[0]} units"
-        fig.add_annotation(x=cx, y=1.2, text=f"<b>{r['layer']}</b>", showarrow=False,
-                           font=dict(size=14, color=color))
-        fig.add_annotation(x=cx, y=-1.05, text=label, showarrow=False, font=dict(size=12, color=COLORS["text"]))
+        fig.add_annotation(
+            x=cx,
+            y=1.2,
+            text=f"<b>{r['layer']}</b>",
+            showarrow=False,
+            font=dict(size=14, color=color),
+        )
+        fig.add_annotation(
+            x=cx, y=-1.05, text=label, showarrow=False, font=dict(size=12, color=COLORS["text"])
+        )
         params = "" if r["parameters"] is None else f"<br>{r['parameters']:,} params"
         kind = r["kind"].replace(" (", "<br>(").replace(" + ", "<br>+ ")  # narrow columns: wrap
-        fig.add_annotation(x=cx, y=-1.3, text=f"{kind}{params}", showarrow=False, yanchor="top",
-                           font=dict(size=11, color=COLORS["muted"]))
+        fig.add_annotation(
+            x=cx,
+            y=-1.3,
+            text=f"{kind}{params}",
+            showarrow=False,
+            yanchor="top",
+            font=dict(size=11, color=COLORS["muted"]),
+        )
     for (_, right), (left, _) in zip(edges, edges[1:]):
-        fig.add_annotation(x=left - 0.08, y=0, ax=right + 0.08, ay=0, xref="x", yref="y", axref="x", ayref="y",
-                           showarrow=True, arrowhead=2, arrowsize=1.1, arrowwidth=1.5,
-                           arrowcolor=COLORS["muted"], text="")
+        fig.add_annotation(
+            x=left - 0.08,
+            y=0,
+            ax=right + 0.08,
+            ay=0,
+            xref="x",
+            yref="y",
+            axref="x",
+            ayref="y",
+            showarrow=True,
+            arrowhead=2,
+            arrowsize=1.1,
+            arrowwidth=1.5,
+            arrowcolor=COLORS["muted"],
+            text="",
+        )
     fig.update_xaxes(visible=False, range=[-1.1, (len(columns) - 1) * gap + 1.0])
     fig.update_yaxes(visible=False, range=[-2.3, 1.4], scaleanchor="x", scaleratio=1)
-    fig.update_layout(height=height, margin=dict(l=0, r=0, t=0, b=0), showlegend=False,
-                      plot_bgcolor="white", paper_bgcolor="white", dragmode=False)
+    fig.update_layout(
+        height=height,
+        margin=dict(l=0, r=0, t=0, b=0),
+        showlegend=False,
+        plot_bgcolor="white",
+        paper_bgcolor="white",
+        dragmode=False,
+    )
     return fig
