@@ -19,7 +19,7 @@ SHELL       := bash
 
 help:
 	@echo "make dashboard   install, fetch MNIST, start the Streamlit dashboard"
-	@echo "make test        install, fetch MNIST, install Chromium if missing, run all tests"
+	@echo "make test        install, fetch MNIST, install Chromium if missing, lint, run all tests"
 	@echo "make bench       throughput and latency numbers as JSON (python -m lenet bench --json)"
 	@echo "make notebook    how to open the notebooks"
 	@echo "make clean       remove runs/ and test screenshots (keeps .venv and data/)"
@@ -54,8 +54,10 @@ chromium:
 dashboard: venv data
 	@$(VENV)/bin/streamlit run dashboard/Home.py
 
+# The linter first: it takes a second, and a lint error fails CI as surely as a test does.
 test: venv data chromium
-	@$(PY) -m pytest
+	@$(VENV)/bin/ruff check .
+	$(PY) -m pytest
 
 bench: venv data
 	@$(PY) -m lenet bench --json

@@ -8,10 +8,33 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
-from dataclasses import asdict, fields, replace
+import time
+from dataclasses import asdict, fields
+from pathlib import Path
 
-__all__ = ["main", "build_parser"]
+from tqdm import tqdm
+
+from lenet.analysis.metrics import evaluate_classification
+from lenet.data import MnistUnavailable, ensure_mnist, load_split
+from lenet.models import INITS, VARIANTS, normalization_of
+from lenet.runs import CheckpointError, RunStore
+from lenet.training import (
+    OPTIMIZERS,
+    PRESETS,
+    RECIPES,
+    SCHEDULES,
+    ConfigError,
+    TrainConfig,
+    make_config,
+    train,
+)
+from lenet.training import events as ev
+
+__all__ = ["main", "build_parser", "config_from_args"]
+
+CHECKOUT = Path(__file__).resolve().parents[1]  # benchmarks/ sits beside the package there
 
 
 def _positive_int(text: str) -> int:
@@ -35,44 +58,43 @@ def _positive_float(text: str) -> float:
     return v
 
 
-def _add_config_flags(p: argparse.ArgumentParser) -> None:
-    from lenet.model import INITS, VARIANTS
-    from lenet.train import OPTIMIZERS, PRESETS, RECIPES, SCHEDULES
+_TYPES = {
+    "epochs": _positive_int,
+    "batch_size": _positive_int,
+    "lr": _positive_float,
+    "train_subset": _nonneg_int,
+    "threads": _positive_int,
+    "log_every": _positive_int,
+    "eval_batch_size": _positive_int,
+    "seed": int,
+    "momentum": float,
+    "weight_decay": float,
+}
+_CHOICES = {
+    "variant": VARIANTS,
+    "optimizer": OPTIMIZERS,
+    "schedule": SCHEDULES,
+    "init": INITS,
+    "recipe": RECIPES,
+}
 
+
+def _add_config_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--preset",
         choices=sorted(PRESETS),
-        default="default",
-        help="start from a named configuration; flags below override it",
+        default=None,
+        help="start from a named configuration (default: the recipe's own preset, else "
+        "'default'); the flags below override it",
     )
-    types = {
-        "epochs": _positive_int,
-        "batch_size": _positive_int,
-        "lr": _positive_float,
-        "train_subset": _nonneg_int,
-        "threads": _positive_int,
-        "log_every": _positive_int,
-        "eval_batch_size": _positive_int,
-    }
-    choices = {
-        "variant": VARIANTS,
-        "optimizer": OPTIMIZERS,
-        "schedule": SCHEDULES,
-        "init": INITS,
-        "recipe": RECIPES,
-    }
-    from lenet.train import TrainConfig
-
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
-        kind = types.get(f.name, f.type if f.type in ("int", "float") else None)
-        kind = {"int": int, "float": float}.get(kind, kind) if isinstance(kind, str) else kind
-        if f.type == "bool":
-            p.add_argument(flag, action="store_true", default=None)
-        elif f.name in choices:
-            p.add_argument(flag, choices=choices[f.name], default=None)
+        if f.name in _CHOICES:
+            p.add_argument(flag, choices=_CHOICES[f.name], default=None)
+        elif f.type == "bool":  # --distort / --no-distort: a preset's True can be turned off
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
         else:
-            p.add_argument(flag, type=kind or float, default=None)
+            p.add_argument(flag, type=_TYPES[f.name], default=None)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,36 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true")
     r = sub.add_parser("runs", help="list stored runs")
     r.add_argument("--json", action="store_true")
-    b = sub.add_parser("bench", help="measure speed and memory (see README)")
-    b.add_argument("--json", action="store_true")
-    b.add_argument("--only", default=None, help="comma-separated subset of benchmarks")
-    b.add_argument(
-        "--dashboard", action="store_true", help="also measure training behind the dashboard"
+    b = sub.add_parser(
+        "bench", add_help=False, help="measure speed and memory (`bench --help` for its flags)"
     )
-    b.add_argument(
-        "--paper",
-        action="store_true",
-        help="also run the 1998 recipes end to end (paper, paper-fast, paper with distortions; ~30 min)",
-    )
+    b.add_argument("args", nargs=argparse.REMAINDER)
     return parser
 
 
-def _config_from_args(args) -> TrainConfig:
-    from lenet.train import PRESETS, TrainConfig
-
-    overrides = {
-        f.name: getattr(args, f.name)
-        for f in fields(TrainConfig)
-        if getattr(args, f.name, None) is not None
-    }
-    return replace(PRESETS[args.preset], **overrides)
-
-
 def _cmd_data(args) -> int:
-    from tqdm import tqdm
-
-    from lenet.data import ensure_mnist
-
     bar = tqdm(
         total=100, unit="%", file=sys.stderr, leave=False, bar_format="{desc} {bar} {n:.0f}%"
     )
@@ -135,43 +135,47 @@ def _cmd_data(args) -> int:
     return 0
 
 
-def _cmd_train(args) -> int:
-    import time
-
-    from tqdm import tqdm
-
-    from lenet.runs import RunStore
-    from lenet.train import train
-
-    cfg = _config_from_args(args)
-    cfg.validate()
-    print("config: " + json.dumps(asdict(cfg)), file=sys.stderr)
+def _progress_printer():
+    """An ``on_event`` that draws a progress bar and one line per epoch on stderr."""
     bar = None
 
-    def on_event(ev: dict) -> None:
+    def on_event(e: dict) -> None:
         nonlocal bar
-        if ev["type"] == "start":
-            bar = tqdm(total=ev["total_steps"], unit="batch", file=sys.stderr, dynamic_ncols=True)
-        elif ev["type"] == "batch" and bar is not None:
-            bar.update(ev["step"] - bar.n)
+        if e["type"] == "start":
+            bar = tqdm(total=e["total_steps"], unit="step", file=sys.stderr, dynamic_ncols=True)
+        elif e["type"] == "batch" and bar is not None:
+            bar.update(e["step"] - bar.n)
             bar.set_postfix(
-                epoch=ev["epoch"], loss=f"{ev['loss']:.3f}", img_s=f"{ev['images_per_s']:.0f}"
+                epoch=e["epoch"], loss=f"{e['loss']:.3f}", img_s=f"{e['images_per_s']:.0f}"
             )
-        elif ev["type"] == "epoch":
+        elif e["type"] == "epoch":
             tqdm.write(
-                f"epoch {ev['epoch']}: train loss {ev['train_loss']:.4f} acc {ev['train_acc']:.2f}% | "
-                f"test loss {ev['test_loss']:.4f} top-1 {ev['test_acc']:.2f}% top-3 {ev['test_top3']:.2f}%",
+                f"epoch {e['epoch']}: train loss {e['train_loss']:.4f} "
+                f"acc {e['train_acc']:.2f}% | test loss {e['test_loss']:.4f} "
+                f"top-1 {e['test_acc']:.2f}% top-3 {e['test_top3']:.2f}%",
                 file=sys.stderr,
             )
+        elif e["type"] in ev.END_EVENTS and bar is not None:
+            bar.close()
 
+    return on_event
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The configuration ``train``'s flags describe: the preset (or the recipe's own) with
+    every flag given on top; ``ConfigError`` if it can't train."""
+    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
+    return make_config(args.preset, **{k: v for k, v in given.items() if v is not None})
+
+
+def _cmd_train(args) -> int:
+    cfg = config_from_args(args)
+    print("config: " + json.dumps(asdict(cfg)), file=sys.stderr)
     t0 = time.perf_counter()
-    result = train(cfg, store=None if args.no_store else RunStore(), on_event=on_event)
-    if bar is not None:
-        bar.close()
-    if result.status != "finished":
+    result = train(cfg, store=None if args.no_store else RunStore(), on_event=_progress_printer())
+    if result.status != ev.FINISHED:
         print(f"{result.status}: {result.message}", file=sys.stderr)
-    final = result.final
-    done = next(e for e in reversed(result.history) if e["type"] in ("done", "stopped", "diverged"))
+    final, end = result.final, ev.end_event(result.history)
     summary = {
         "run_id": result.run_id,
         "status": result.status,
@@ -180,32 +184,26 @@ def _cmd_train(args) -> int:
         "test_accuracy": final.get("test_acc"),
         "test_top3_accuracy": final.get("test_top3"),
         "test_loss": final.get("test_loss"),
-        "train_seconds": round(done["train_seconds"], 3),
+        "train_seconds": round(end["train_seconds"], 3),
         "images_per_second": round(final.get("images_per_s", 0.0), 1),
         "wall_seconds": round(time.perf_counter() - t0, 3),
     }
     if args.json:
         print(json.dumps(summary))
     else:
-        print(
-            f"run {result.run_id}: {result.status}, test accuracy "
-            f"{summary['test_accuracy'] if summary['test_accuracy'] is not None else '-'} %"
-        )
-    return 0 if result.status in ("finished", "stopped") else 1
+        acc = summary["test_accuracy"]
+        print(f"run {result.run_id}: {result.status}, test accuracy {acc if acc else '-'} %")
+    return 0 if result.status in (ev.FINISHED, ev.STOPPED) else 1
 
 
 def _cmd_eval(args) -> int:
-    from lenet.data import load_split
-    from lenet.metrics import evaluate_classification
-    from lenet.runs import CheckpointError, RunStore
-
     try:
         run = RunStore().get(args.run)
         model = run.load_model(args.epoch)
     except (KeyError, CheckpointError) as e:
         print(f"error: {e.args[0]}", file=sys.stderr)
         return 2
-    test = load_split("test", "paper" if model.variant == "paper" else "mnist")
+    test = load_split("test", normalization_of(model.variant))
     m = evaluate_classification(model, test, topk=(1, 3))
     out = {
         "run_id": run.id,
@@ -214,17 +212,17 @@ def _cmd_eval(args) -> int:
         "test_top3_accuracy": m["top3"],
         "test_loss": m["loss"],
     }
-    print(
-        json.dumps(out)
-        if args.json
-        else f"run {run.id} epoch {out['epoch']}: top-1 {m['top1']:.2f}%  top-3 {m['top3']:.2f}%  loss {m['loss']:.4f}"
-    )
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(
+            f"run {run.id} epoch {out['epoch']}: top-1 {m['top1']:.2f}%  "
+            f"top-3 {m['top3']:.2f}%  loss {m['loss']:.4f}"
+        )
     return 0
 
 
 def _cmd_runs(args) -> int:
-    from lenet.runs import RunStore
-
     infos = RunStore().list()
     if args.json:
         print(json.dumps([asdict(i) for i in infos]))
@@ -234,35 +232,43 @@ def _cmd_runs(args) -> int:
     for i in infos:
         acc = f"{i.best_test_acc:.2f}%" if i.best_test_acc is not None else "-"
         print(
-            f"{i.id}  {i.status:<11} {i.variant:<8} epochs {i.epochs_done:<3} best {acc}  {i.message}"
+            f"{i.id}  {i.status:<11} {i.variant:<8} epochs {i.epochs_done:<3} best {acc}  "
+            f"{i.message}"
         )
     return 0
 
 
 def _cmd_bench(args) -> int:
-    from lenet.bench import run_benchmarks
+    """The benchmarks start servers and browsers, so they live in the checkout's benchmarks/,
+    outside the package; this runs them there."""
+    if not (CHECKOUT / "benchmarks" / "__main__.py").is_file():
+        print(
+            "error: benchmarks run from a checkout of LeNet-5 Lab (benchmarks/ is not "
+            "installed with the package)",
+            file=sys.stderr,
+        )
+        return 2
+    return subprocess.call([sys.executable, "-m", "benchmarks", *args.args], cwd=CHECKOUT)
 
-    results = run_benchmarks(
-        only=args.only.split(",") if args.only else None, dashboard=args.dashboard, paper=args.paper
-    )
-    print(json.dumps(results, indent=None if args.json else 2))
-    return 0
+
+COMMANDS = {
+    "data": _cmd_data,
+    "train": _cmd_train,
+    "eval": _cmd_eval,
+    "runs": _cmd_runs,
+    "bench": _cmd_bench,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    from lenet.data import MnistUnavailable
-    from lenet.train import ConfigError
-
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:  # the rest is benchmarks/' own: REMAINDER would refuse "--json"
+        args = argparse.Namespace(command="bench", args=argv[1:])
+    else:
+        args = parser.parse_args(argv)
     try:
-        return {
-            "data": _cmd_data,
-            "train": _cmd_train,
-            "eval": _cmd_eval,
-            "runs": _cmd_runs,
-            "bench": _cmd_bench,
-        }[args.command](args)
+        return COMMANDS[args.command](args)
     except ConfigError as e:
         parser.exit(2, f"python -m lenet: error: {e}\n")
     except MnistUnavailable as e:

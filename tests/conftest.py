@@ -25,9 +25,9 @@ import pytest
 from browser_utils import CHROMIUM, CHROMIUM_ARGS, REPO_ROOT, VIEWPORT, StreamlitServer, screenshot
 
 _RUNS_TMP: str | None = None
-sys.path.insert(
-    0, str(REPO_ROOT / "dashboard")
-)  # AppTest pages import `common` as Streamlit lets them
+# The dashboard's helpers import each other by name, as Streamlit lets them (it puts the
+# router's folder on sys.path); the tests of the pure-Python ones do the same.
+sys.path.insert(0, str(REPO_ROOT / "dashboard"))
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -5,7 +5,6 @@ AppTest runs fragments inline and never fires ``run_every``, so a test polls by 
 """
 
 import json
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -14,14 +13,11 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from app_utils import open_page
 from lenet.runs import RunStore
-from lenet.train import PRESETS, TrainConfig, train
+from lenet.training import LESSONS, PRESETS, TrainConfig, train
 
 ROOT = Path(__file__).resolve().parent.parent
-HOME = str(ROOT / "dashboard" / "Home.py")
-TRAIN = str(ROOT / "dashboard" / "pages" / "1_Train.py")
-RUNS = str(ROOT / "dashboard" / "pages" / "2_Runs.py")
-sys.path.insert(0, str(ROOT / "dashboard"))  # pages import `common` as Streamlit lets them
 
 
 @pytest.fixture
@@ -31,7 +27,7 @@ def runs_dir(tmp_path, monkeypatch):
     st.cache_resource.clear()
     st.cache_data.clear()
     yield tmp_path
-    from common import job_manager
+    from services import job_manager
 
     job_manager().shutdown()  # no training thread outlives its test
     st.cache_resource.clear()
@@ -78,7 +74,7 @@ def poll(at, until, timeout: float = 180.0) -> AppTest:
 
 
 def test_home_explains_lenet_and_draws_each_variant(runs_dir):
-    at = AppTest.from_file(HOME, default_timeout=60).run()
+    at = open_page("home").run()
     assert not at.exception
     assert at.title[0].value == "LeNet-5 Lab"
     intro = at.markdown[0].value
@@ -96,7 +92,7 @@ def test_home_explains_lenet_and_draws_each_variant(runs_dir):
 def test_home_lists_latest_runs(two_runs, monkeypatch):
     monkeypatch.setenv("LENET_RUNS_DIR", str(two_runs))
     st.cache_resource.clear()
-    at = AppTest.from_file(HOME, default_timeout=60).run()
+    at = open_page("home").run()
     assert not at.exception
     table = at.dataframe[-1].value
     assert len(table) == 2 and set(table["status"]) == {"finished"}
@@ -107,7 +103,7 @@ def test_home_lists_latest_runs(two_runs, monkeypatch):
 
 
 def test_train_page_widgets_and_lesson_presets(runs_dir):
-    at = AppTest.from_file(TRAIN, default_timeout=60).run()
+    at = open_page("train").run()
     assert not at.exception
     assert "press **Start training**" in texts(at)
     for key in ("cfg_variant", "cfg_optimizer", "cfg_schedule", "cfg_init"):
@@ -127,8 +123,22 @@ def test_train_page_widgets_and_lesson_presets(runs_dir):
     )
 
 
+def test_train_offers_every_preset_with_its_duration(runs_dir):
+    at = open_page("train").run()
+    assert set(at.selectbox(key="lesson").options) == {LESSONS[p][0] for p in PRESETS}
+    at.selectbox(key="lesson").set_value("paper-fast").run()
+    assert not at.exception
+    fast = PRESETS["paper-fast"]
+    assert at.selectbox(key="cfg_variant").value == "paper" == fast.variant
+    assert at.selectbox(key="cfg_recipe").value == "paper-fast"
+    assert at.select_slider(key="cfg_batch_size").value == fast.batch_size == 32
+    assert at.number_input(key="cfg_epochs").value == fast.epochs == 20
+    assert at.selectbox(key="cfg_init").value == "paper"
+    assert "about 6 min 54 s on a 2-core machine" in " ".join(c.value for c in at.caption)
+
+
 def test_train_tiny_run_to_the_end(runs_dir):
-    at = AppTest.from_file(TRAIN, default_timeout=60).run()
+    at = open_page("train").run()
     at.number_input(key="cfg_train_subset").set_value(512)
     at.number_input(key="cfg_epochs").set_value(1)
     at.button(key="start").click().run()
@@ -152,13 +162,13 @@ def test_train_tiny_run_to_the_end(runs_dir):
 
 
 def test_train_second_viewer_sees_the_job_and_is_told_busy(runs_dir):
-    from common import job_manager
+    from services import job_manager
 
     jm = job_manager()
     job = jm.start(replace(PRESETS["default"], train_subset=2000, epochs=1, threads=1))
     jm.control(job).pause()  # hold it active for as long as the test needs
     try:
-        at = AppTest.from_file(TRAIN, default_timeout=60).run()
+        at = open_page("train").run()
         assert f"Running now: **{job}**" in texts(at)
         at.button(key="start").click().run()
         assert not at.exception
@@ -196,13 +206,13 @@ def test_train_url_with_stored_or_unknown_run(two_runs, monkeypatch):
     monkeypatch.setenv("LENET_RUNS_DIR", str(two_runs))
     st.cache_resource.clear()
     stored = RunStore(two_runs).list()[0].id
-    at = AppTest.from_file(TRAIN, default_timeout=60)
+    at = open_page("train")
     at.query_params["run"] = stored
     at.run()
     assert not at.exception
     assert "Test accuracy (top-1)" in metrics(at) and len(at.get("plotly_chart")) == 2
     for bad in ("../../etc/passwd", "20990101-000000-abcdef"):
-        at = AppTest.from_file(TRAIN, default_timeout=60)
+        at = open_page("train")
         at.query_params["run"] = bad
         at.run()
         assert not at.exception
@@ -214,7 +224,7 @@ def test_train_url_with_stored_or_unknown_run(two_runs, monkeypatch):
 
 
 def test_runs_page_empty(runs_dir):
-    at = AppTest.from_file(RUNS, default_timeout=60).run()
+    at = open_page("runs").run()
     assert not at.exception
     assert "No runs yet" in texts(at)
 
@@ -227,7 +237,7 @@ def test_runs_page_lists_compares_and_deletes(two_runs, tmp_path, monkeypatch):
     monkeypatch.setenv("LENET_RUNS_DIR", str(root))
     st.cache_resource.clear()
     ids = [i.id for i in RunStore(root).list()]
-    at = AppTest.from_file(RUNS, default_timeout=60).run()
+    at = open_page("runs").run()
     assert not at.exception
     table = at.dataframe[0].value
     assert list(table["run"]) == ids
@@ -255,13 +265,13 @@ def test_runs_page_lists_compares_and_deletes(two_runs, tmp_path, monkeypatch):
 
 
 def test_runs_page_refuses_to_delete_a_running_run(runs_dir):
-    from common import job_manager
+    from services import job_manager
 
     jm = job_manager()
     job = jm.start(replace(PRESETS["default"], train_subset=2000, epochs=1, threads=1))
     jm.control(job).pause()
     try:
-        at = AppTest.from_file(RUNS, default_timeout=60).run()
+        at = open_page("runs").run()
         assert not at.exception
         assert "can't be deleted or exported" in texts(at)
         assert not [b for b in at.button if b.key == "delete"]
@@ -271,11 +281,11 @@ def test_runs_page_refuses_to_delete_a_running_run(runs_dir):
 
 
 def test_runs_page_imports_a_zip_once_and_refuses_a_bad_one(two_runs, runs_dir):
-    from lenet.archive import export_run
+    from lenet.runs import export_run
 
     source = RunStore(two_runs)
     data = export_run(source.get(source.list()[0].id))
-    at = AppTest.from_file(RUNS, default_timeout=60).run()
+    at = open_page("runs").run()
     at.file_uploader(key="import_zip").set_value(("run.zip", data, "application/zip")).run()
     assert not at.exception
     assert any("Imported as run" in s.value for s in at.sidebar.success)
@@ -292,7 +302,7 @@ def test_runs_page_imports_a_zip_once_and_refuses_a_bad_one(two_runs, runs_dir):
 
 def test_home_without_mnist_offers_a_fetch_button(runs_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("LENET_DATA_DIR", str(tmp_path / "no-data"))
-    at = AppTest.from_file(HOME, default_timeout=60).run()
+    at = open_page("home").run()
     assert not at.exception
     assert any("MNIST is missing" in w.value for w in at.warning)
     assert [b.label for b in at.button] == ["Fetch MNIST now"]

@@ -2,22 +2,18 @@
 
 import io
 import shutil
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from lenet.model import build_model
+import app_utils
+from lenet.models import build_model
 from lenet.runs import RunStore
-from lenet.train import PRESETS, TrainConfig, train
+from lenet.training import PRESETS, TrainConfig, train
 
-ROOT = Path(__file__).resolve().parent.parent
-FEATURE_MAPS = str(ROOT / "dashboard" / "pages" / "3_Feature_maps.py")
-KERNELS = str(ROOT / "dashboard" / "pages" / "4_Kernels.py")
-sys.path.insert(0, str(ROOT / "dashboard"))  # pages import `common` and `widgets` as Streamlit does
+FEATURE_MAPS, KERNELS = "feature_maps", "kernels"
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +49,8 @@ def charts(at) -> list[str]:
     return [c.key for c in at.get("plotly_chart")]
 
 
-def open_page(path=FEATURE_MAPS, **query) -> AppTest:
-    at = AppTest.from_file(path, default_timeout=90)
-    at.query_params.update(query)
-    return at.run()
+def open_page(name=FEATURE_MAPS, **query) -> AppTest:
+    return app_utils.open_page(name, query, default_timeout=90).run()
 
 
 def choose_mode(at, mode: str) -> AppTest:
@@ -154,7 +148,7 @@ def test_no_model_offers_quick_training_and_reports_busy(tmp_path, use_runs, mon
     use_runs(tmp_path / "empty")
     at = open_page()
     assert not at.exception and "no trained model yet" in texts(at)
-    from lenet.jobs import Busy, JobManager
+    from lenet.serving import Busy, JobManager
 
     def busy(self, config):
         raise Busy("Busy: run 20990101-000000-abcdef is already training on this server's cores.")
@@ -171,7 +165,7 @@ def test_quick_training_from_the_page(tmp_path, use_runs, monkeypatch):
     at.button(key="fm_quick").click().run()
     assert not at.exception
     job = at.session_state["quick_job"]
-    from common import job_manager
+    from services import job_manager
 
     assert job_manager().wait(job, timeout=120) == "finished"
     at.run()  # the progress fragment now offers the trained model
@@ -202,7 +196,7 @@ def test_kernels_page_shows_kernels_table_and_evolution(runs_dir, use_runs):
 
 def test_kernels_page_reuses_the_feature_maps_digit(runs_dir, use_runs):
     use_runs(runs_dir)
-    at = AppTest.from_file(KERNELS, default_timeout=90)
+    at = app_utils.open_page(KERNELS, default_timeout=90)
     from lenet.data import load_split
 
     at.session_state["inspect_digit"] = {

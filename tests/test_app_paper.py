@@ -1,22 +1,16 @@
 """AppTest for the Paper page: with no runs, and with one small paper-fast run."""
 
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from app_utils import open_page
 from lenet.runs import RunStore
-from lenet.train import PRESETS, train
-
-ROOT = Path(__file__).resolve().parent.parent
-PAGE = str(ROOT / "dashboard" / "pages" / "6_Paper.py")
-sys.path.insert(0, str(ROOT / "dashboard"))  # pages import `common` as Streamlit does
+from lenet.training import PRESETS, train
 
 
 def _render() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    at.run()
+    at = open_page("paper").run()
     assert not at.exception, [e.message for e in at.exception]
     assert not at.error
     return at

@@ -1,20 +1,16 @@
 """AppTest for the Predictions page: every kind of filter, shared links, and what goes wrong."""
 
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import app_utils
+from lenet.analysis.metrics import confusion_matrix, most_confused_pairs
+from lenet.analysis.predictions import filter_predictions
 from lenet.data import load_split
-from lenet.metrics import confusion_matrix, filter_predictions, most_confused_pairs
 from lenet.runs import RunStore
-from lenet.train import TrainConfig, train
-
-ROOT = Path(__file__).resolve().parent.parent
-PAGE = str(ROOT / "dashboard" / "pages" / "5_Predictions.py")
-sys.path.insert(0, str(ROOT / "dashboard"))  # pages import `common` as Streamlit does
+from lenet.training import TrainConfig, train
 
 
 @pytest.fixture(scope="module")
@@ -25,16 +21,14 @@ def runs(tmp_path_factory):
         TrainConfig(train_subset=2000, epochs=1, log_every=5, threads=1), store=RunStore(root)
     )
     assert result.status == "finished"
-    from lenet.metrics import predict
+    from lenet.analysis.predictions import predict
 
     table = predict(RunStore(root).get(result.run_id).load_model(1), load_split("test"))
     return root, result.run_id, table
 
 
 def open_page(params: dict | None = None) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    at.query_params.update(params or {})
-    return at.run()
+    return app_utils.open_page("predictions", params, default_timeout=120).run()
 
 
 def texts(at, kinds=("info", "warning", "error")) -> str:
@@ -134,9 +128,7 @@ def test_sample_link_opens_the_closer_look(runs, use_runs):
     assert not at.exception
     md = " ".join(m.value for m in at.markdown)
     assert f"Predicted **{table.prediction[18]}**" in md and "**C3**" in md
-    assert (
-        f"/Feature_maps?sample=18&run={run_id}" in md
-    )  # the page link (a plain link outside the app)
+    assert f"Feature_maps?sample=18&run={run_id}" in app_utils.links(at)
     assert len(at.get("plotly_chart")) >= 7  # matrix, bars, histogram, grid, top-3, C1, C3
 
 
@@ -164,7 +156,7 @@ def test_no_run_says_so_and_links_to_train(tmp_path, use_runs):
     at = open_page()
     assert not at.exception
     assert "No trained model yet" in texts(at)
-    assert "Train" in " ".join(m.value for m in at.markdown)  # page link, or its plain stand-in
+    assert app_utils.links(at) == ["Train"]
 
 
 def test_run_without_checkpoint_is_named(runs, tmp_path, use_runs):

@@ -10,10 +10,9 @@ from dataclasses import asdict
 import pytest
 import torch
 
-from lenet.archive import MAX_TOTAL_BYTES, export_run, import_run
-from lenet.model import build_model
-from lenet.runs import RunStore
-from lenet.train import TrainConfig
+from lenet.models import build_model
+from lenet.runs import MAX_TOTAL_BYTES, RunStore, export_run, import_run
+from lenet.training import TrainConfig
 
 
 @pytest.fixture
@@ -169,6 +168,16 @@ BAD = {
         lambda run: _zip({**_good(run), f"{run.id}/config.json": b'{"variant": "vgg"}'}),
         "variant",
     ),
+    "config of the wrong type": (  # JSON has one number type: 2.5 passes a range check
+        lambda run: _zip(
+            {**_good(run), f"{run.id}/config.json": _config_with(run, batch_size=2.5)}
+        ),
+        "batch_size = 2.5: must be a whole number",
+    ),
+    "config not a mapping": (
+        lambda run: _zip({**_good(run), f"{run.id}/config.json": b"[1, 2]"}),
+        "not a training configuration",
+    ),
     "checkpoint garbage": (
         lambda run: _zip({**_good(run), f"{run.id}/checkpoints/epoch_001.pt": b"junk"}),
         "not a loadable weights file",
@@ -191,6 +200,10 @@ BAD = {
 }
 
 
+def _config_with(run, **fields) -> bytes:
+    return json.dumps({**run.config, **fields}).encode()
+
+
 def _tensor_file(obj) -> bytes:
     buf = io.BytesIO()
     torch.save(obj, buf)
@@ -205,6 +218,30 @@ def test_bad_zip_is_refused_and_nothing_is_written(store, run, case):
     with pytest.raises(ValueError, match=message):
         import_run(store, data)
     assert _store_entries(store) == before  # no new run and no leftover temporary folder
+
+
+def test_a_hundred_epochs_of_real_checkpoints_round_trip(store):
+    """The most epochs Train offers fits the import cap: only the newest checkpoint keeps the
+    optimizer's state (Adam's two moments would triple every checkpoint)."""
+    cfg = TrainConfig(epochs=100)
+    run = store.create(asdict(cfg))
+    model = build_model("classic", seed=0)
+    optimizer = torch.optim.Adam(model.parameters())
+    model(torch.zeros(2, 1, 32, 32)).sum().backward()
+    optimizer.step()  # now it has state, as after any real epoch
+    for epoch in range(101):  # epoch 0 is the untrained network
+        run.save_epoch(epoch, model, optimizer, cfg, None)
+    run.append({"type": "done", "step": 0, "train_seconds": 0.0})
+    run.finish("finished")
+    data = export_run(run)
+    assert len(data) < MAX_TOTAL_BYTES
+    imported = import_run(store, data)
+    assert imported.epochs() == list(range(101))
+    newest = imported.load_checkpoint(100)["optimizer"]
+    assert newest is not None and len(newest["state"]) == len(list(model.parameters()))
+    assert all(imported.load_checkpoint(e)["optimizer"] is None for e in range(100))
+    a, b = model.state_dict(), imported.load_model(100).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_too_large_is_refused(store, run):

@@ -24,7 +24,7 @@ from browser_utils import (
     screenshot,
 )
 from lenet.runs import RunStore
-from lenet.train import TrainConfig, train
+from lenet.training import TrainConfig, train
 
 pytestmark = pytest.mark.browser
 TALL = {
@@ -120,7 +120,7 @@ RUNNING = '[data-testid="stApp"][data-test-script-state="running"]'
 
 
 def _rerun(page, action) -> float:
-    """Do ``action`` (a click, a stroke) and wait for the script run it causes to finish; seconds taken."""
+    """Do ``action`` (a click, a stroke), wait for the script run it causes to end; seconds."""
     action()
     started = time.perf_counter()
     try:  # a fast run can start and end between two polls; then the idle state below is enough
@@ -157,7 +157,7 @@ def _prediction(page) -> str:
 
 
 def _charts(page, at_least: int) -> int:
-    """Number of drawn Plotly charts, once at least ``at_least`` are (Plotly's code loads lazily)."""
+    """Number of drawn Plotly charts, once at least ``at_least`` are (Plotly loads lazily)."""
     charts = page.locator('[data-testid="stMain"] .js-plotly-plot')
     charts.nth(at_least - 1).wait_for(state="attached")  # a chart in a closed tab is hidden
     return charts.count()
@@ -242,13 +242,20 @@ def test_draw_a_one_with_the_mouse(page, app):
     assert _charts(page, 3) >= 3  # input, top-3, C1 maps
     _shot(page, "inspect_draw_one")
 
-    # A second stroke, then the page's own undo: back to the "1".
+    # One set of undo controls, the canvas's own: no page buttons beside them.
+    assert page.get_by_role("button", name="Undo stroke").count() == 0
+    assert page.get_by_role("button", name="Clear", exact=True).count() == 0
+    # A second stroke, then the canvas's undo: back to the "1"; its redo brings the stroke back.
     _stroke(page, [(90, 80), (190, 80)])
-    crossed = page.locator('[data-testid="stImage"] img').nth(4).get_attribute("src")
-    _click(page, "Undo stroke")
-    page.wait_for_function(
-        f"() => document.querySelectorAll('[data-testid=\"stImage\"] img')[4]?.src != {json.dumps(crossed)}"
-    )
+    crossed = _step_picture(page)
+    _canvas_tool(page, "Undo")
+    _wait_step_picture_not(page, crossed)
+    one = _step_picture(page)
+    _canvas_tool(page, "Redo")
+    _wait_step_picture_not(page, one)
+    again = _step_picture(page)
+    _canvas_tool(page, "Undo")
+    _wait_step_picture_not(page, again)
     page.locator('[data-testid="stMetric"]').first.wait_for()
 
     # The drawing survives a look at a test image.
@@ -257,9 +264,31 @@ def test_draw_a_one_with_the_mouse(page, app):
     page.locator('[data-testid="stMetric"]').first.wait_for()
     assert page.get_by_text("How your digit was prepared").is_visible()
 
-    _click(page, "Clear")
+    # A canvas that brought the drawing back offers a fresh one; its reset empties it again.
+    _click(page, "Start a new drawing")
+    page.locator('[data-testid="stAlert"]').filter(has_text="Draw a digit first").wait_for()
+    _stroke(page, [(140, 40), (145, 240)])
+    page.locator('[data-testid="stMetric"]').first.wait_for()
+    _canvas_tool(page, "Reset canvas & history")
     page.locator('[data-testid="stAlert"]').filter(has_text="Draw a digit first").wait_for()
     assert _errors(page) == []
+
+
+def _step_picture(page) -> str | None:
+    """The "cropped to the ink" step's picture: it changes with every change of the drawing."""
+    return page.locator('[data-testid="stImage"] img').nth(2).get_attribute("src")
+
+
+def _wait_step_picture_not(page, src: str | None) -> None:
+    page.wait_for_function(
+        "old => document.querySelectorAll('[data-testid=\"stImage\"] img')[2]?.src != old", arg=src
+    )
+
+
+def _canvas_tool(page, label: str) -> None:
+    """Click a button of the canvas's toolbar, which shows while the pointer is over it."""
+    page.locator('[data-testid="stMain"] .dc-root').first.hover()
+    page.get_by_role("button", name=label, exact=True).click()
 
 
 def test_draw_with_a_finger(browser, app):
@@ -300,24 +329,14 @@ def test_every_upload_gets_a_prediction_or_a_clear_message(page, app):
     _feature_maps(page, app)
     _mode(page, "Upload")
     assert "Upload a picture" in _alerts(page)
+    dropzone = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
     for case, (name, make, message) in UPLOADS.items():
-        _rerun(
-            page,
-            lambda: page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
-                files=[
-                    {
-                        "name": name,
-                        "mimeType": "image/jpeg" if name.endswith(".jpg") else "image/png",
-                        "buffer": make(),
-                    }
-                ]
-            ),
-        )
+        mime = "image/jpeg" if name.endswith(".jpg") else "image/png"
+        upload = {"name": name, "mimeType": mime, "buffer": make()}
+        _rerun(page, lambda upload=upload: dropzone.set_input_files(files=[upload]))
         assert_no_exception(page)
         if message is None:
-            page.get_by_text(
-                f"Read {name}"
-            ).wait_for()  # this file's result, not the previous one's
+            page.get_by_text(f"Read {name}").wait_for()  # this file's result, not the last one's
             page.wait_for_selector(APP_IDLE, state="attached")
             page.locator('[data-testid="stMetric"]').first.wait_for()
             assert _prediction(page) in "0123456789", case
@@ -338,7 +357,7 @@ def test_kernels_page_and_its_animation(page, app):
     page.get_by_text("C1 · six 5×5 kernels on the input").wait_for()
     assert_no_exception(page)
     assert _charts(page, 5) >= 5  # C1, C3, table, two evolutions
-    # Plotly's slider: the "epoch N" read-out is the slider group's own label, the steps sit below it.
+    # Plotly's slider: the "epoch N" read-out is the slider group's own label, the steps below.
     current = "() => document.querySelector('.slider-group > .slider-label').textContent.trim()"
     assert page.evaluate(current) == "epoch 1"  # the latest epoch is shown first
     screenshot(page, "inspect_kernels")

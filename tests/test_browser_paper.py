@@ -6,7 +6,7 @@ import pytest
 
 from browser_utils import VIEWPORT, assert_no_exception, open_app, screenshot
 from lenet.runs import RunStore
-from lenet.train import PRESETS, train
+from lenet.training import PRESETS, train
 
 pytestmark = pytest.mark.browser
 TALL = {"width": VIEWPORT["width"], "height": 3400}  # the whole page in one screenshot

@@ -16,10 +16,11 @@ from browser_utils import (
     screenshot,
     wait_for_streamlit_idle,
 )
+from lenet.analysis.metrics import confusion_matrix, most_confused_pairs
+from lenet.analysis.predictions import predict
 from lenet.data import load_split
-from lenet.metrics import confusion_matrix, most_confused_pairs, predict
 from lenet.runs import RunStore
-from lenet.train import TrainConfig, train
+from lenet.training import TrainConfig, train
 
 pytestmark = pytest.mark.browser
 TALL = {
@@ -36,7 +37,7 @@ CONFUSION, GRID = (
 
 @pytest.fixture(scope="module")
 def app(streamlit_app):
-    """(server, run id, predictions table) with one 2,000-image, 1-epoch run in the server's runs."""
+    """(server, run id, predictions table) for one 2,000-image, 1-epoch run on the server."""
     store = RunStore(streamlit_app.runs_dir)
     result = train(TrainConfig(train_subset=2000, epochs=1, log_every=5, threads=1), store=store)
     assert result.status == "finished"

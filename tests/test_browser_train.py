@@ -20,6 +20,7 @@ from browser_utils import (
     screenshot,
     wait_for_streamlit_idle,
 )
+from lenet.runs import RunStore
 
 pytestmark = pytest.mark.browser
 
@@ -45,7 +46,7 @@ def _progress(page) -> str:
 
 
 def _step(page) -> int:
-    found = re.search(r"batch ([\d,]+) of", _progress(page))
+    found = re.search(r"step ([\d,]+) of", _progress(page))
     return int(found.group(1).replace(",", "")) if found else -1
 
 
@@ -226,3 +227,19 @@ def test_lessons_diverged_and_runs_compared(page, start_streamlit):
     assert_no_exception(page)
     screenshot(page, "runs_compared")
     assert _real_errors(page) == []
+
+
+def test_stopping_the_server_mid_run_leaves_it_interrupted(page, start_streamlit):
+    server = start_streamlit()
+    page.set_viewport_size(TALL)
+    _train_page(page, server.url)
+    run_id = _configure_and_start(page, subset=6000, epochs=30)
+    _wait(lambda: "epoch 2 of 30" in _progress(page), 180, "the first finished epoch")
+    proc = server.process
+    server.stop(grace=60)  # SIGTERM, as a service manager or `kill` sends it
+    assert proc.returncode is not None
+    info = RunStore(server.runs_dir).get(run_id).info()
+    assert info.status == "interrupted", (info.status, info.message, server.logs()[-2000:])
+    assert "exit code" not in info.message and info.epochs_done >= 1
+    run = RunStore(server.runs_dir).get(run_id)
+    assert run.load_model(info.epochs_done).variant == "classic"  # finished epochs are kept

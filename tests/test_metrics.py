@@ -1,22 +1,26 @@
-"""Metrics against plain-Python reference computations on small random cases."""
+"""Metrics (lenet.analysis.metrics) and the predictions table (lenet.analysis.predictions) against
+plain-Python reference computations on small random cases."""
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from lenet.metrics import (
-    PREDICTION_COLUMNS,
+from lenet.analysis.metrics import (
     _topk_accuracies,
     confusion_matrix,
     evaluate_classification,
-    filter_predictions,
     most_confused_pairs,
     per_class_accuracy,
-    predict,
     topk_accuracies,
 )
-from lenet.model import LeNet5
+from lenet.analysis.predictions import (
+    PREDICTION_COLUMNS,
+    filter_predictions,
+    predict,
+    prediction_summary,
+)
+from lenet.models import LeNet5
 
 
 def test_topk_against_python_reference():
@@ -28,7 +32,7 @@ def test_topk_against_python_reference():
         ref = (
             sum(
                 int(t) in sorted(range(10), key=lambda c: -row[c])[:k]
-                for row, t in zip(logits.tolist(), targets)
+                for row, t in zip(logits.tolist(), targets, strict=True)
             )
             / 200
             * 100
@@ -43,7 +47,7 @@ def test_confusion_matrix_and_per_class_against_loops():
     y, p = rng.integers(0, 10, 500), rng.integers(0, 10, 500)
     cm = confusion_matrix(y, p)
     ref = np.zeros((10, 10), dtype=int)
-    for t, q in zip(y, p):
+    for t, q in zip(y, p, strict=True):
         ref[t, q] += 1
     assert (cm.numpy() == ref).all()
     acc = per_class_accuracy(cm)
@@ -53,6 +57,19 @@ def test_confusion_matrix_and_per_class_against_loops():
     off = ref.copy()
     np.fill_diagonal(off, 0)
     assert pairs[0][2] == off.max() and len(pairs) == 3
+
+
+@pytest.mark.parametrize(
+    "labels, preds, message",
+    [
+        ([0, 10], [0, -10], "label 10 is not a class"),  # 10·10 - 10 = 90: cell (9, 0) before
+        ([4, 4], [4, -1], "prediction -1 is not a class"),  # 4·10 - 1 = 39: cell (3, 9) before
+        ([1, 2, 3], [2], "3 labels but 1 predictions"),  # broadcast: three (·, 2) before
+    ],
+)
+def test_confusion_matrix_refuses_what_would_land_in_a_wrong_cell(labels, preds, message):
+    with pytest.raises(ValueError, match=message):
+        confusion_matrix(torch.tensor(labels), np.array(preds))
 
 
 def test_per_class_accuracy_empty_row_is_nan():
@@ -114,3 +131,13 @@ def test_filters():
     assert filter_predictions(df, true=[9]).empty
     with pytest.raises(ValueError):
         filter_predictions(df, "wrong")
+
+
+def test_prediction_summary_counts_the_table():
+    df = _table().assign(top1=lambda d: d["prediction"], top2=[7, 1, 3, 4, 1, 7], top3=9)
+    summary = prediction_summary(df, sure=0.9)
+    assert summary["images"] == 6 and summary["misclassified"] == 3
+    assert summary["accuracy"] == pytest.approx(50.0)
+    assert summary["top3"] == pytest.approx(100 * 5 / 6)  # the 3 read as 5, 4, 9 is the miss
+    assert summary["sure_right"] == pytest.approx(100 * 2 / 3)  # 0.99 and 0.95, not 0.8
+    assert summary["sure_wrong"] == 0.0

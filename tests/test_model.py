@@ -1,14 +1,19 @@
-"""The model against the paper's shapes and the seed's parameter count, and against PyTorch."""
+"""The model (``lenet.models``) against the paper's shapes and the seed's parameter count, against
+PyTorch, and against checkpoints written before its layers were renamed."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lenet.inspect import LAYERS, activations, kernels
-from lenet.model import (
+from lenet.analysis.introspection import activations, kernels
+from lenet.models import (
+    LAYERS,
+    VARIANTS,
+    ConvAct,
     ConvTanh,
     LeNet5,
+    LinearAct,
     SubsampleAvgPool,
     build_model,
     count_parameters,
@@ -56,6 +61,11 @@ def test_blocks_match_pytorch_reference():
     x = torch.randn(2, 6, 14, 14)
     conv = ConvTanh(6, 16)
     assert torch.allclose(conv(x), torch.tanh(F.conv2d(x, conv.conv.weight, conv.conv.bias)))
+    relu = ConvAct(nn.Conv2d(6, 16, 5), nn.ReLU())
+    assert torch.equal(relu(x), F.relu(relu.conv(x)))
+    fc = LinearAct(120, 84, nn.Tanh())
+    v = torch.randn(3, 120)
+    assert torch.allclose(fc(v), torch.tanh(F.linear(v, fc.fc.weight, fc.fc.bias)))
     pool = SubsampleAvgPool()
     manual = torch.tanh(
         (x[..., ::2, ::2] + x[..., 1::2, ::2] + x[..., ::2, 1::2] + x[..., 1::2, 1::2]) / 4
@@ -96,3 +106,37 @@ def test_kernels():
     assert kernels(model, "C3").shape == (16, 6, 5, 5)
     with pytest.raises(ValueError):
         kernels(model, "S2")
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_variant_names_its_layers_op_then_act(variant):
+    keys = set(LeNet5(variant).state_dict())
+    assert {"C1.conv.weight", "C3.conv.bias", "C5.conv.weight", "F6.fc.weight"} <= keys
+    assert not any(k.split(".")[1] == "0" for k in keys)  # no positional (Sequential) names
+
+
+# The paper variant's keys before its layers were ConvAct / LinearAct (nn.Sequential's numbers).
+OLD_PAPER_KEYS = {"C1.conv.": "C1.0.", "C3.conv.": "C3.0.", "C5.conv.": "C5.0.", "F6.fc.": "F6.0."}
+
+
+def _old_keys(state: dict) -> dict:
+    out = {}
+    for key, value in state.items():
+        for new, old in OLD_PAPER_KEYS.items():
+            if key.startswith(new):
+                key = old + key[len(new) :]
+        out[key] = value
+    return out
+
+
+def test_a_paper_checkpoint_with_the_old_layer_keys_loads_and_gives_the_same_outputs():
+    trained = build_model("paper", "paper", seed=4).eval()
+    old = _old_keys(trained.state_dict())
+    assert {"C1.0.weight", "C3.0.kernels", "C5.0.bias", "F6.0.weight"} <= set(old)
+    assert not any(".conv." in k or ".fc." in k for k in old)
+    model = LeNet5("paper")
+    model.load_state_dict(old, strict=True)  # renamed by LeNet5's load_state_dict pre-hook
+    x = torch.randn(4, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model.eval()(x), trained(x))
+    assert "C1.0.weight" in old  # the caller's dict is read, not renamed in place

@@ -60,7 +60,8 @@ class Executed:
 
 
 def execute(name: str, tmp: Path, extra_cells: tuple[str, ...] = ()) -> Executed:
-    """Run ``notebooks/<name>`` with a first cell that reports the kernel's Python, plus ``extra_cells``."""
+    """Run ``notebooks/<name>`` with a first cell that reports the kernel's Python, then
+    ``extra_cells``."""
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     nb.cells.insert(
         0, nbformat.v4.new_code_cell("import sys; print('KERNEL', sys.prefix, sys.executable)")
@@ -71,6 +72,11 @@ def execute(name: str, tmp: Path, extra_cells: tuple[str, ...] = ()) -> Executed
         "LENET_QUICK": "1",
         "LENET_RUNS_DIR": str(tmp / "runs"),
         "PYTHONWARNINGS": "ignore",
+        # this checkout's lenet, whatever an installed one (an editable install of another
+        # checkout, say) would answer from notebooks/
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p
+        ),
     }
     # The repository's data/ is what the notebooks find on their own from notebooks/; leave it to
     # them so that lookup is tested too. Any other folder the person running the tests chose stays.
@@ -79,7 +85,7 @@ def execute(name: str, tmp: Path, extra_cells: tuple[str, ...] = ()) -> Executed
         == (REPO_ROOT / "data").resolve()
     ):
         env.pop("LENET_DATA_DIR", None)
-    # No kernel directories: "python3" then falls back to ipykernel's built-in spec for sys.executable.
+    # No kernel directories: "python3" then falls back to ipykernel's own spec for sys.executable.
     km = AsyncKernelManager(
         kernel_name="python3", kernel_spec_manager=KernelSpecManager(kernel_dirs=[])
     )
@@ -140,7 +146,8 @@ def test_train_model_trains_and_reports_true_numbers(train_model: Executed) -> N
 
 @pytest.mark.slow
 def test_train_model_draws_every_figure(train_model: Executed) -> None:
-    # batch grid, architecture, confusion matrix, mistakes, digit, C1 maps, C1 kernels, C3 maps, C3 kernels
+    # batch grid, architecture, confusion matrix, mistakes, digit, C1 maps and kernels, C3 maps and
+    # kernels
     assert train_model.count(PLOTLY) == 9
     shown = [
         o for c in train_model.nb.cells for o in c.get("outputs", []) if PLOTLY in o.get("data", {})
@@ -165,9 +172,7 @@ def test_full_lenet_counts_parameters_and_learns(full_lenet: tuple[Executed, Pat
 @pytest.mark.slow
 def test_full_lenet_is_the_package_classic_model(full_lenet: tuple[Executed, Path]) -> None:
     """The notebook's weights load into ``lenet``'s classic LeNet-5 and score the same there."""
-    from lenet.data import load_split
-    from lenet.metrics import evaluate_classification
-    from lenet.model import LeNet5, count_parameters
+    from lenet import LeNet5, count_parameters, evaluate_classification, load_split
 
     executed, weights = full_lenet
     model = LeNet5("classic")

@@ -1,7 +1,9 @@
-"""The faithful LeNet-5 (lenet/paper.py) and its training (lenet/sdlm.py) against the paper's
-numbers, hand computations and the trainer's contract (events, store, control, CLI)."""
+"""The faithful LeNet-5 (lenet/models/paper.py) and its training (lenet/training: the criteria,
+SDLM, the hand-written backprop and the 1998 recipes) against the paper's numbers, hand
+computations and the trainer's contract (events, store, control, CLI)."""
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -9,8 +11,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lenet import paper, sdlm
-from lenet.paper import (
+import lenet.training.loop as loop_mod
+from lenet.analysis import paper as reproduction
+from lenet.models import LeNet5, layer_table, summary
+from lenet.models.paper import (
     C3_TABLE,
     DIGIT_BITMAPS,
     PAPER_TABLE,
@@ -18,25 +22,27 @@ from lenet.paper import (
     RBFOutput,
     c3_connections,
     closest_bitmaps,
-    map_loss,
-    measure_layers,
-    mle_loss,
     paper_init_,
     paper_layers,
     paper_parameters,
     rbf_centers,
     squash,
 )
-from lenet.sdlm import (
-    SDLM,
+from lenet.runs import RunInfo, RunStore
+from lenet.training import PRESETS, Control, train
+from lenet.training import paper_recipe as recipes
+from lenet.training.criteria import MAP_J, map_loss, mle_loss
+from lenet.training.paper_recipe import (
+    MiniBatchRecipe,
+    OnePatternRecipe,
     distort,
     eta_for_pass,
-    gauss_newton_diagonal,
-    train_pass_batched,
-    train_pass_sgd1,
+    recipe_eta,
 )
+from lenet.training.sdlm import SDLM, gauss_newton_diagonal
+from test_train import _synthetic_split
 
-RAW = Path(__file__).resolve().parents[1] / "data" / "MNIST" / "raw"
+REPO = Path(__file__).resolve().parents[1]
 ORDER = ("C1", "S2", "C3", "S4", "C5", "F6", "OUTPUT")
 
 
@@ -71,7 +77,9 @@ def make_net(seed: int = 0) -> PaperNet:
 
 def test_layers_match_the_papers_table():
     net = make_net()
-    table = measure_layers({name: getattr(net, name) for name in ORDER})
+    rows = layer_table({name: getattr(net, name) for name in ORDER})
+    assert [r["layer"] for r in rows] == list(ORDER)
+    table = {r["layer"]: r for r in rows}
     for name, expected in PAPER_TABLE.items():
         assert table[name]["parameters"] == expected["parameters"], name
         assert table[name]["connections"] == expected["connections"], name
@@ -81,7 +89,7 @@ def test_layers_match_the_papers_table():
         (6, 14, 14),
         (16, 10, 10),
         (16, 5, 5),
-        (120, 1, 1),
+        (120,),  # C5's 1×1 maps, flattened into F6's inputs
         (84,),
         (10,),
     ]
@@ -153,7 +161,7 @@ def test_sdlm_step_is_eta_over_mu_plus_h_times_the_gradient():
 
 def _f6_activations(net: PaperNet, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     c5 = net.C5(net.S4(net.C3(net.S2(net.C1(x))))).flatten(1)
-    return c5, net.F6[0](c5)  # F6 input, F6 pre-activation
+    return c5, net.F6.fc(c5)  # F6 input, F6 pre-activation
 
 
 def test_gauss_newton_diagonal_of_the_last_layer_is_analytic():
@@ -181,11 +189,11 @@ def test_gauss_newton_recursion_equals_squared_jacobians_where_it_is_exact():
 
     def f6_out(c5_w, c5_b, f6_w, f6_b):
         s4 = net.S4(net.C3(net.S2(net.C1(x))))
-        c5 = paper.squash(F.conv2d(s4, c5_w, c5_b)).flatten(1)
+        c5 = squash(F.conv2d(s4, c5_w, c5_b)).flatten(1)
         return squash(F.linear(c5, f6_w, f6_b))[0]  # (84,)
 
     jac = torch.autograd.functional.jacobian(f6_out, tuple(p.detach() for p in params[8:]))
-    for k, jk in zip(range(8, 12), jac):
+    for k, jk in zip(range(8, 12), jac, strict=True):
         torch.testing.assert_close(h[k], 2 * (jk**2).sum(0), rtol=1e-4, atol=1e-9)
 
 
@@ -206,18 +214,18 @@ def test_eta_schedule():
     with pytest.raises(ValueError):
         eta_for_pass(0)
     # the recipes' η: the paper's, scaled down in the first two passes more than later
-    scaled = {p: sdlm.recipe_eta(p) / eta_for_pass(p) for p in expected}
+    scaled = {p: recipe_eta(p) / eta_for_pass(p) for p in expected}
     assert scaled == {p: pytest.approx(0.05 if p <= 2 else 0.3) for p in expected}
 
 
 def test_init_bounds_are_2_4_over_fan_in():
     net = make_net()
-    for module, fan in ((net.C1[0], 25), (net.C5[0], 400), (net.F6[0], 120)):
+    for module, fan in ((net.C1.conv, 25), (net.C5.conv, 400), (net.F6.fc, 120)):
         for p in (module.weight, module.bias):
             assert p.abs().max() <= 2.4 / fan and p.abs().max() > 0.9 * 2.4 / fan
     for sub in (net.S2, net.S4):
         assert sub.coef.abs().max() <= 0.6 and sub.bias.abs().max() <= 0.6
-    c3 = net.C3[0]
+    c3 = net.C3.conv
     fans = c3_connections().sum(1).float() * 25  # 75, 100 or 150 per map
     assert (c3.kernels.abs().amax((1, 2)) <= 2.4 / fans[c3.out_idx]).all()
     assert (c3.bias.abs() <= 2.4 / fans).all()
@@ -239,11 +247,11 @@ def test_digit_bitmaps_are_7_by_12_and_distinct():
 def test_fast_step_gradient_equals_autograd():
     net, x, t = make_net(2), torch.randn(1, 1, 32, 32), torch.tensor([3])
     params = paper_parameters(net)
-    c3 = net.C3[0]
+    c3 = net.C3.conv
     for j in (None, 90.0):  # y ≈ 84 at init, so j = 90 makes the MAP term matter
         flat = torch.cat([p.detach().reshape(-1) for p in params])
         before, stats = flat.clone(), torch.zeros(2)
-        sdlm._sgd1_step(
+        recipes._sgd1_step(
             flat, -torch.ones_like(flat), x, t, net.OUTPUT.centers, stats, c3.out_idx, c3.in_idx, j
         )
         y = -net(x)
@@ -255,46 +263,61 @@ def test_fast_step_gradient_equals_autograd():
         assert stats[0].item() == pytest.approx(loss.item(), rel=1e-5)
 
 
-def test_one_pattern_pass_equals_a_plain_autograd_loop():
-    images, targets = torch.randn(5, 1, 32, 32), torch.randint(0, 10, (5,))
-    fast, slow = make_net(3), make_net(3)
-    fast_opt, slow_opt = SDLM(fast.parameters(), lr=1e-3), SDLM(slow.parameters(), lr=1e-3)
-    fast_opt.estimate_hessian(fast, images)
-    slow_opt.estimate_hessian(slow, images)
+@pytest.mark.parametrize("criterion", ["mle", "map"])
+def test_one_pattern_pass_equals_a_plain_autograd_loop(monkeypatch, criterion):
+    monkeypatch.setattr(recipes, "PAPER_LOSS", criterion)  # read when the recipe is built
+    # float64: a large η saturates units within five updates, and float32 rounding, amplified
+    # by steps that large, would hide whether the two loops take the same steps
+    g = torch.Generator().manual_seed(0)
+    images = torch.randn(5, 1, 32, 32, generator=g, dtype=torch.float64)
+    targets = torch.randint(0, 10, (5,), generator=g)
+    fast, slow = make_net(3).double(), make_net(3).double()
+    recipe = OnePatternRecipe(fast, PRESETS["paper"], len(targets))
+    recipe.compile = False  # the eager step: same numbers, no compile wait
+    recipe.set_lr(1e-3)  # a teacher's η holds from the next pass on
+    data, _ = recipe.begin_epoch(1, images)  # η and the curvature on (all 5 of) the patterns
+    assert data is images and recipe.lr == 1e-3
     order = torch.tensor([4, 1, 3, 0, 2])
-    summary = train_pass_sgd1(fast, fast_opt, images, targets, order, compile=False)
-    losses = []
+    chunk = recipe.train(data, targets, order)
+    slow_opt = SDLM(slow.parameters(), lr=1e-3)
+    slow_opt.estimate_hessian(slow, images)
+    losses, right = [], 0
     for i in order.tolist():
-        loss = mle_loss(-slow(images[i : i + 1]), targets[i : i + 1])
+        y = -slow(images[i : i + 1])
+        t = targets[i : i + 1]
+        loss = mle_loss(y, t) if criterion == "mle" else map_loss(y, t, MAP_J)
         slow_opt.zero_grad()
         loss.backward()
         slow_opt.step()
         losses.append(loss.item())
-    for p, q in zip(paper_parameters(fast), paper_parameters(slow)):
-        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6)
-    assert summary["patterns"] == 5 and summary["loss"] == pytest.approx(sum(losses) / 5, 1e-4)
+        right += int(y.argmin(1) == t)  # judged before the pattern's own update
+    for p, q in zip(paper_parameters(fast), paper_parameters(slow), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-9, atol=1e-12)
+    assert (chunk.patterns, chunk.steps, chunk.correct) == (5, 5, right)
+    assert chunk.loss_sum == pytest.approx(sum(losses), rel=1e-6)  # summed in float32
 
 
-def test_check_stop_ends_a_pass_early():
-    net, images = make_net(), torch.randn(10, 1, 32, 32)
-    opt, targets = SDLM(net.parameters(), lr=1e-5), torch.zeros(10, dtype=torch.long)
-    seen = []
-    summary = train_pass_sgd1(
-        net,
-        opt,
-        images,
-        targets,
-        torch.arange(10),
-        compile=False,
-        every=3,
-        check_stop=lambda: True,
-        on_progress=seen.append,
-    )
-    assert summary["stopped"] and summary["patterns"] == 3 and seen[0]["patterns"] == 3
-    summary = train_pass_batched(
-        net, opt, images, targets, torch.arange(10), batch_size=4, check_stop=lambda: True
-    )
-    assert summary["stopped"] and summary["patterns"] == 4
+@pytest.mark.parametrize("recipe, first_step", [("paper", 100), ("paper-fast", 1)])
+def test_a_stop_after_the_first_batch_event_ends_the_pass_there(monkeypatch, recipe, first_step):
+    data = {"train": _synthetic_split(640, 0), "test": _synthetic_split(200, 1)}
+    monkeypatch.setattr(loop_mod, "load_split", lambda split, normalization="mnist": data[split])
+    monkeypatch.setenv("LENET_NO_COMPILE", "1")  # the compile takes tens of seconds
+    control, seen = Control(), []
+
+    def on_event(event: dict) -> None:
+        seen.append(event)
+        if event["type"] == "batch":
+            control.stop()
+
+    cfg = replace(PRESETS[recipe], epochs=2, batch_size=16, log_every=1, threads=1)
+    result = train(cfg, control=control, on_event=on_event)
+    batches = [e for e in seen if e["type"] == "batch"]
+    assert result.status == "stopped" and seen[-1]["type"] == "stopped"
+    # "paper" checks its control every 100 patterns, "paper-fast" after every mini-batch
+    assert len(batches) == 1 and batches[0]["step"] == first_step == seen[-1]["step"]
+    assert not any(e["type"] == "epoch" for e in seen)
+    total = 2 * (640 if recipe == "paper" else 640 // 16)
+    assert f"after {first_step:,} of {total:,} updates" in result.message
 
 
 def test_distort_keeps_shape_and_background():
@@ -310,23 +333,22 @@ def test_distort_keeps_shape_and_background():
     assert moved.min() >= -0.1 - 1e-5 and moved.max() <= 1.175 + 1e-5
 
 
-@pytest.mark.skipif(not (RAW / "train-images-idx3-ubyte").exists(), reason="MNIST not present")
-def test_batched_sdlm_lowers_the_loss_on_real_mnist():
+def test_batched_sdlm_lowers_the_loss_on_real_mnist(real_raw, monkeypatch):
     from torchvision.datasets.mnist import read_image_file, read_label_file
 
-    raw = read_image_file(str(RAW / "train-images-idx3-ubyte"))[:2000]
-    targets = read_label_file(str(RAW / "train-labels-idx1-ubyte"))[:2000]
+    monkeypatch.setattr(recipes, "PAPER_LOSS", "mle")  # train on eq. 8, the loss measured here
+    raw = read_image_file(str(real_raw / "train-images-idx3-ubyte"))[:2000]
+    targets = read_label_file(str(real_raw / "train-labels-idx1-ubyte"))[:2000]
     images = F.pad(raw.float() / 255, (2, 2, 2, 2))[:, None] * 1.275 - 0.1  # [-0.1, 1.175]
     net = make_net()
     with torch.no_grad():
         before = mle_loss(-net(images), targets).item()
-    gen = torch.Generator().manual_seed(0)
-    opt = SDLM(net.parameters(), lr=sdlm.recipe_eta(1))
-    for _ in range(2):
-        opt.estimate_hessian(net, images[:500])
-        train_pass_batched(
-            net, opt, images, targets, torch.randperm(2000, generator=gen), batch_size=16
-        )
+    recipe = MiniBatchRecipe(net, replace(PRESETS["paper-fast"], batch_size=16), len(targets))
+    for epoch in (1, 2):  # each pass re-estimates the curvature on 500 patterns
+        data, order = recipe.begin_epoch(epoch, images)
+        assert recipe.lr == recipe_eta(epoch)
+        for start in range(0, len(order), 16):
+            recipe.train(data, targets, order[start : start + 16])
     with torch.no_grad():
         y = net.OUTPUT(net.features(images))
         after, error = mle_loss(y, targets).item(), (y.argmin(1) != targets).float().mean()
@@ -334,27 +356,14 @@ def test_batched_sdlm_lowers_the_loss_on_real_mnist():
     assert after < 0.5 * before and error < 0.5
 
 
-# --- train_paper: the trainer's contract on real MNIST ---------------------------------------
-needs_mnist = pytest.mark.skipif(
-    not (RAW / "train-images-idx3-ubyte").exists(), reason="MNIST not present"
-)
-
-
+# --- the 1998 recipes through the one training loop: its contract on real MNIST -------------
 def _paper_cfg(**kw):
-    from dataclasses import replace
-
-    from lenet.train import PRESETS
-
     return replace(
         PRESETS["paper-fast"], **{"train_subset": 2000, "batch_size": 16, "threads": 1, **kw}
     )
 
 
-@needs_mnist
-def test_train_paper_fast_events_store_and_learning(tmp_path):
-    from lenet.runs import RunStore
-    from lenet.train import train
-
+def test_train_paper_fast_events_store_and_learning(real_raw, tmp_path):
     seen = []
     result = train(_paper_cfg(epochs=2), store=RunStore(tmp_path), on_event=seen.append)
     types = [e["type"] for e in seen]
@@ -379,10 +388,7 @@ def test_train_paper_fast_events_store_and_learning(tmp_path):
     assert run.load_model(2).variant == "paper"
 
 
-@needs_mnist
-def test_train_paper_control_sets_eta_and_stops():
-    from lenet.train import Control, train
-
+def test_train_paper_control_sets_eta_and_stops(real_raw):
     control, seen = Control(), []
 
     def on_event(e: dict) -> None:
@@ -402,18 +408,14 @@ def test_train_paper_control_sets_eta_and_stops():
     assert not any(e["type"] == "epoch" for e in seen)
 
 
-@needs_mnist
-def test_train_paper_one_pattern_recipe_uncompiled(monkeypatch):
-    from lenet.train import train
-
+def test_train_paper_one_pattern_recipe_uncompiled(real_raw, monkeypatch):
     monkeypatch.setenv("LENET_NO_COMPILE", "1")  # the compile takes tens of seconds
     result = train(_paper_cfg(recipe="paper", epochs=1, train_subset=300, distort=True))
     assert result.status == "finished" and result.final["step"] == 300
     assert result.history[0]["steps_per_epoch"] == 300
 
 
-@needs_mnist
-def test_cli_trains_paper_fast(tmp_path):
+def test_cli_trains_paper_fast(real_raw, tmp_path):
     import json
     import os
     import subprocess
@@ -435,7 +437,7 @@ def test_cli_trains_paper_fast(tmp_path):
             "16",
             "--json",
         ],
-        cwd=RAW.parents[2],
+        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=300,
@@ -449,16 +451,12 @@ def test_cli_trains_paper_fast(tmp_path):
 
 
 def test_model_summary_of_the_paper_variant_matches_the_paper():
-    from lenet.model import LeNet5, summary
-
-    rows = paper.compare_with_paper(summary(LeNet5("paper")))
+    rows = reproduction.compare_with_paper(summary(LeNet5("paper")))
     assert [r["match"] for r in rows] == ["✓"] * 6 + ["—"]
     assert rows[-1]["our connections"] == 840 and rows[-1]["paper parameters"] is None
 
 
 def test_best_runs_picks_the_best_per_variant():
-    from lenet.runs import RunInfo
-
     infos = [
         RunInfo("a", "finished", "paper", best_test_acc=97.0),
         RunInfo("b", "finished", "paper", best_test_acc=98.5),
@@ -466,6 +464,7 @@ def test_best_runs_picks_the_best_per_variant():
         RunInfo("d", "finished", "other", best_test_acc=99.0),
         RunInfo("e", "finished", "paper", config={"distort": True}, best_test_acc=99.3),
     ]
-    best = paper.best_runs(infos)
+    best = reproduction.best_runs(infos)
     assert best["paper"].id == "b" and best["classic"] is None and best["modern"] is None
-    assert paper.best_runs(infos, distorted=True)["paper"].id == "e"  # compared with 0.8 %, apart
+    distorted = reproduction.best_runs(infos, distorted=True)  # compared with 0.8 %, apart
+    assert distorted["paper"].id == "e"

@@ -10,25 +10,18 @@ import pytest
 from PIL import Image
 
 from lenet import plots
+from lenet.analysis.metrics import confusion_matrix, per_class_accuracy
+from lenet.analysis.predictions import filter_predictions, predict, prediction_summary
 from lenet.data import load_split
-from lenet.metrics import (
-    PAGE_SIZES,
-    confusion_matrix,
-    filter_predictions,
-    paginate,
-    parse_prediction_params,
-    per_class_accuracy,
-    predict,
-    prediction_summary,
-)
 from lenet.plots.images import CORRECT_RGB, WRONG_RGB, GridLayout, compose_grid, to_uint8
 from lenet.runs import RunStore
-from lenet.train import TrainConfig, train
+from lenet.training import TrainConfig, train
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """(model, test split, predictions table, the run's own test metrics) of a 2,000-image, 1-epoch run."""
+    """(model, test split, predictions table, the run's own test metrics) of a 2,000-image,
+    1-epoch run."""
     store = RunStore(tmp_path_factory.mktemp("runs"))
     result = train(TrainConfig(train_subset=2000, epochs=1, log_every=5, threads=1), store=store)
     assert result.status == "finished"
@@ -94,69 +87,6 @@ def test_filter_sorts_and_confidence_range(trained):
     )
 
 
-@pytest.mark.parametrize(
-    "total, page, size, expected",
-    [
-        (137, 1, 50, (1, 3, 0, 50)),
-        (137, 3, 50, (3, 3, 100, 137)),
-        (137, 9, 50, (3, 3, 100, 137)),
-        (137, 0, 50, (1, 3, 0, 50)),
-        (0, 4, 50, (1, 1, 0, 0)),
-        (9_900, 2, 100, (2, 99, 100, 200)),
-    ],
-)
-def test_paginate(total, page, size, expected):
-    p = paginate(total, page, size)
-    assert (p.number, p.pages, p.start, p.stop) == expected and p.total == total
-
-
-def test_query_params_typed_or_noted():
-    good, notes = parse_prediction_params(
-        {
-            "show": ["misclassified"],
-            "true": ["3", "5", "x", "12"],
-            "pred": ["9"],
-            "conf": ["20", "90"],
-            "sort": ["loss"],
-            "size": ["100"],
-            "page": ["2"],
-            "cell": ["4-9"],
-            "sample": ["123"],
-        }
-    )
-    assert parse_prediction_params({"conf": ["90", "20"]})[0] == {
-        "conf": (20, 90)
-    }  # reversed: still a range
-    assert good == {
-        "show": "misclassified",
-        "true": [3, 5],
-        "pred": [9],
-        "conf": (20, 90),
-        "sort": "loss",
-        "size": 100,
-        "page": 2,
-        "cell": (4, 9),
-        "sample": 123,
-    }
-    assert notes == ["ignored true=x&12: expected classes 0-9"]
-    good, notes = parse_prediction_params(
-        {
-            "show": ["wrong"],
-            "conf": ["0.9", "0.2"],
-            "sort": ["best"],
-            "size": ["7"],
-            "page": ["-1"],
-            "cell": ["4-10"],
-            "sample": ["10000"],
-            "unrelated": ["1"],
-        }
-    )
-    assert good == {} and len(notes) == 7
-    assert any("sample=10000" in n and "0 to 9999" in n for n in notes)
-    assert 7 not in PAGE_SIZES
-
-
-# ------------------------------------------------------------------------------ digit grid image
 def test_grid_image_size_replication_and_borders():
     rng = np.random.default_rng(0)
     digits = rng.integers(0, 256, (7, 28, 28), dtype=np.uint8)
@@ -284,7 +214,7 @@ def test_per_class_and_confidence_figures(trained):
 
 def test_bench_reports_percentiles(trained):
     _, split, table, _ = trained
-    from lenet.bench_predictions import bench_predictions_grid
+    from benchmarks.predictions import bench_predictions_grid
 
     result = bench_predictions_grid(table, split.raw.numpy(), n=100, repeats=3)
     assert result["digits"] == 100 and result["rows"] == 10_000

@@ -3,8 +3,8 @@
 import plotly.graph_objects as go
 
 from lenet import plots
-from lenet.model import build_model, summary
-from lenet.report import curves_from_events
+from lenet.models import build_model, summary
+from lenet.runs.curves import curves_from_events
 
 EVENTS = [
     {"type": "start", "steps_per_epoch": 10, "total_steps": 30},

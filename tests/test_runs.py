@@ -1,25 +1,26 @@
-"""The run store survives crashes: torn lines, missing status, SIGKILL mid-training, bad files."""
+"""The run store (lenet.runs) survives crashes: torn lines, missing status, SIGKILL mid-training,
+bad files; and its checkpoints stay small and loadable."""
 
 import os
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 import torch
 
-from lenet.model import LeNet5
+import lenet.runs.store as run_store
+from lenet.models import LeNet5, build_model
 from lenet.runs import CheckpointError, Run, RunStore
-from lenet.train import TrainConfig
+from lenet.training import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _run_with_epochs(store: RunStore, epochs: int = 2) -> Run:
-    from dataclasses import asdict
-
     cfg = TrainConfig()
     run = store.create(asdict(cfg))
     model = LeNet5("classic")
@@ -51,19 +52,15 @@ def test_running_in_this_process_then_interrupted(tmp_path):
     store = RunStore(tmp_path)
     run = _run_with_epochs(store)
     assert store.list()[0].status == "running"
-    from lenet import runs
-
-    runs._ACTIVE.discard(str(run.path.resolve()))  # as if the training thread died
+    run_store._ACTIVE.discard(str(run.path.resolve()))  # as if the training thread died
     assert store.list()[0].status == "interrupted"
 
 
 def test_interrupted_between_checkpoint_and_epoch_event_counts_the_epoch(tmp_path):
-    from lenet import runs
-
     store = RunStore(tmp_path)
     run = _run_with_epochs(store, epochs=1)
     run.save_epoch(2, LeNet5("classic"), None, TrainConfig(), None)  # then killed before its event
-    runs._ACTIVE.discard(str(run.path.resolve()))
+    run_store._ACTIVE.discard(str(run.path.resolve()))
     (info,) = store.list()
     assert info.status == "interrupted" and info.epochs_done == 2
     assert isinstance(store.get(info.id).load_model(2), LeNet5)
@@ -107,6 +104,38 @@ def test_checkpoint_is_a_plain_dict_with_config(tmp_path):
         set(ckpt) >= {"model", "optimizer", "epoch", "config"}
         and ckpt["config"]["variant"] == "classic"
     )
+
+
+def test_only_the_newest_checkpoint_keeps_the_optimizer_state(tmp_path):
+    cfg = TrainConfig()
+    run = RunStore(tmp_path).create(asdict(cfg))
+    model = LeNet5("classic")
+    optimizer = torch.optim.Adam(model.parameters())
+    model(torch.zeros(1, 1, 32, 32)).sum().backward()
+    optimizer.step()  # Adam has state (two moments per weight) from its first step on
+    for epoch in range(4):
+        run.save_epoch(epoch, model, optimizer, cfg, None)
+    kept = {e: run.load_checkpoint(e)["optimizer"] for e in run.epochs()}
+    assert [e for e, state in kept.items() if state is not None] == [3]
+    assert len(kept[3]["state"]) == len(list(model.parameters()))  # enough to resume from
+    assert all(isinstance(run.load_model(e), LeNet5) for e in run.epochs())
+
+
+def test_a_paper_checkpoint_saved_with_the_old_layer_names_still_loads(tmp_path):
+    cfg = TrainConfig(variant="paper", recipe="paper", init="paper")
+    run = RunStore(tmp_path).create(asdict(cfg))
+    model = build_model("paper", "paper", seed=1)
+    run.save_epoch(0, model, None, cfg, None)
+    path = run.path / "checkpoints" / "epoch_000.pt"
+    ckpt = torch.load(path, weights_only=True)
+    renames = {"C1.conv.": "C1.0.", "C3.conv.": "C3.0.", "C5.conv.": "C5.0.", "F6.fc.": "F6.0."}
+    for new, old in renames.items():  # how the paper variant's layers were named before
+        for key in [k for k in ckpt["model"] if k.startswith(new)]:
+            ckpt["model"][old + key[len(new) :]] = ckpt["model"].pop(key)
+    torch.save(ckpt, path)
+    x = torch.randn(2, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(run.load_model(0)(x), model.eval()(x))
 
 
 def test_delete_refuses_active_run(tmp_path):

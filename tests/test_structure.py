@@ -1,14 +1,28 @@
-"""House rules that keep the two layers apart and the pages readable (see DESIGN.md)."""
+"""House rules that keep the two layers apart and the pages readable (see DESIGN.md), and the
+package's shape: every exported name exists, the face re-exports the public API, no import cycle."""
 
 import ast
+import importlib
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_PAGE_LINES = 150
+# A reviewer's tool, outside the repository: the test runs where it is installed.
+IMPORT_GRAPH = Path("/work/shared/tools/import_graph.py")
+# What notebooks and the README import from the face (``from lenet import ...``).
+FACE = [
+    "LeNet5", "TrainConfig", "PRESETS", "train", "RunStore", "load_split", "ensure_mnist",
+    "create_data", "summary", "activations", "predict", "confusion_matrix",
+    "per_class_accuracy", "preprocess_digit", "ConvTanh", "SubsampleAvgPool", "init_tanh_xavier",
+    "topk_accuracies", "_topk_accuracies", "train_epoch_classification",
+    "evaluate_classification", "denormalize", "show_batch_images", "visualize_test_predictions",
+]  # fmt: skip
 
 
 def _imported_roots(tree: ast.AST) -> set[str]:
@@ -45,9 +59,9 @@ def test_core_never_imports_streamlit():
 
 
 def _pages() -> list[Path]:
-    # Streamlit's multipage layout: the entry script plus every script under pages/.
+    # The router (Home.py) and the pages it runs, under views/.
     home = ROOT / "dashboard" / "Home.py"
-    return [home, *sorted((ROOT / "dashboard" / "pages").rglob("*.py"))]
+    return [home, *sorted((ROOT / "dashboard" / "views").rglob("*.py"))]
 
 
 def test_pages_are_short():
@@ -90,3 +104,101 @@ def test_readme_starts_with_the_two_commands():
 def test_makefile_has_target(target):
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(rf"^{target}:", makefile, flags=re.M), f"Makefile lacks `{target}:`"
+
+
+def _modules(package: str = "lenet") -> list[str]:
+    """Every module of ``package``, found from its files (an import could find a stale copy)."""
+    names = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        if parts[-1] == "__main__":  # running it is the CLI, not an import
+            continue
+        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+@pytest.mark.parametrize("name", _modules())
+def test_every_name_in_a_modules_all_exists(name):
+    module = importlib.import_module(name)
+    assert Path(module.__file__).resolve().is_relative_to(ROOT), (
+        f"{name} came from {module.__file__}"
+    )
+    exported = getattr(module, "__all__", [])
+    assert len(exported) == len(set(exported)), f"{name}.__all__ lists a name twice"
+    missing = [n for n in exported if not hasattr(module, n)]
+    assert not missing, f"{name}.__all__ names what the module does not define: {missing}"
+
+
+def test_star_import_of_the_face_gives_its_public_api():
+    import lenet
+
+    namespace: dict = {}
+    exec("from lenet import *", namespace)
+    namespace.pop("__builtins__")
+    assert sorted(namespace) == sorted(lenet.__all__)
+    assert [name for name in FACE if name not in namespace] == []
+    for name, home in lenet._EXPORTS.items():  # the very objects of the modules defining them
+        assert namespace[name] is getattr(importlib.import_module(home), name), name
+
+
+def test_the_worker_and_the_cli_start_without_the_view_libraries():
+    code = (
+        "import sys, lenet, lenet.cli, lenet.serving.worker\n"
+        "from lenet import LeNet5, TrainConfig, train, RunStore, load_split\n"
+        "print(sorted(m for m in ('pandas', 'plotly', 'streamlit') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
+
+
+def _imported_modules(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_no_import_names_a_module_that_is_not_in_the_checkout():
+    """An editable install of an older checkout would still answer ``import lenet.train``: read
+    the imports instead of running them, deferred and TYPE_CHECKING ones included."""
+    known = set(_modules("lenet")) | set(_modules("benchmarks")) | {"lenet.__main__"}
+    stale = sorted(
+        f"{path.relative_to(ROOT)}: {name}"
+        for folder in ("lenet", "benchmarks")
+        for path in (ROOT / folder).rglob("*.py")
+        for name in _imported_modules(path)
+        if name.split(".")[0] in ("lenet", "benchmarks") and name not in known
+    )
+    assert not stale, "imports of modules that no longer exist:\n" + "\n".join(stale)
+
+
+@pytest.mark.skipif(not IMPORT_GRAPH.is_file(), reason=f"{IMPORT_GRAPH} is not on this machine")
+def test_the_package_has_no_import_cycles():
+    out = subprocess.run(
+        [sys.executable, str(IMPORT_GRAPH), "lenet"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "no import cycles" in out.stdout and out.returncode == 0, out.stdout + out.stderr
+
+
+def test_no_source_file_is_ignored_by_git():
+    """A source file that .gitignore matches never reaches a clone (``data/`` once hid
+    ``lenet/data/``): every .py under the code folders must be trackable."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    listed = subprocess.run(
+        ["git", "ls-files", "--others", "--ignored", "--exclude-standard", "--",
+         "lenet", "dashboard", "benchmarks", "tests", "notebooks"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    ignored = [p for p in listed if p.endswith((".py", ".ipynb"))]
+    assert not ignored, f"ignored by .gitignore, so missing from every clone: {ignored}"

@@ -1,5 +1,7 @@
-"""The trainer on tiny synthetic data: control, determinism, divergence, events, the store."""
+"""The trainer (``lenet.training``) on tiny synthetic data: control, determinism, divergence,
+events, the store, and the config's checks."""
 
+import json
 import math
 import threading
 import time
@@ -8,16 +10,19 @@ from dataclasses import replace
 import pytest
 import torch
 
-import lenet.train as train_mod
+import lenet.training.loop as train_mod
+from lenet.analysis.metrics import evaluate_classification
 from lenet.data import Split
-from lenet.metrics import evaluate_classification
-from lenet.model import LeNet5
+from lenet.models import LeNet5
 from lenet.runs import RunStore
-from lenet.train import (
+from lenet.training import (
+    LESSONS,
     PRESETS,
+    TYPICAL_SECONDS,
     ConfigError,
     Control,
     TrainConfig,
+    make_config,
     train,
     train_epoch_classification,
 )
@@ -163,6 +168,22 @@ def test_set_lr_takes_effect(tiny):
         control.set_lr(float("nan"))
 
 
+def test_interrupt_ends_the_run_interrupted_with_its_finished_epochs_kept(tiny, tmp_path):
+    control, store = Control(), RunStore(tmp_path)
+
+    def on_event(event):
+        if event["type"] == "epoch":
+            control.interrupt()  # the process is shutting down, nobody asked to stop
+
+    result = train(replace(CFG, epochs=5), store=store, control=control, on_event=on_event)
+    assert result.status == "interrupted" and control.interrupted
+    assert result.history[-1]["type"] == "interrupted" and "interrupted" in result.message
+    assert [e["epoch"] for e in result.history if e["type"] == "epoch"] == [1]
+    run = store.get(result.run_id)
+    assert run.info().status == "interrupted" and run.epochs() == [0, 1]
+    assert isinstance(run.load_model(1), LeNet5)
+
+
 def test_live_weights_are_a_copy(tiny):
     control = Control()
     result = train(replace(CFG, epochs=1), control=control)
@@ -205,9 +226,37 @@ def test_bad_config_names_the_field(field, value):
         replace(TrainConfig(), **{field: value}).validate()
 
 
-def test_presets_are_valid():
-    for name, cfg in PRESETS.items():
+@pytest.mark.parametrize(
+    "field,value",
+    [("batch_size", 2.5), ("epochs", True), ("distort", "no"), ("lr", "0.1"), ("lr", True)],
+)
+def test_a_value_of_the_wrong_type_is_refused_naming_the_field(field, value):
+    # A stored or imported config is JSON: 2.5 epochs or "no" for a flag must not reach the
+    # trainer, and bool, an int to Python, is no number of epochs.
+    with pytest.raises(ConfigError, match=field):
+        TrainConfig(**{field: value}).validate()
+
+
+def test_whole_numbers_are_accepted_for_float_fields():
+    cfg = TrainConfig(lr=1, momentum=0, weight_decay=0, optimizer="sgd").validate()
+    assert (cfg.lr, cfg.momentum, cfg.weight_decay) == (1, 0, 0)
+    assert TrainConfig.from_dict(json.loads('{"lr": 1, "epochs": 2}')).validate().epochs == 2
+
+
+def test_make_config_starts_from_the_recipes_preset_and_refuses_unknown_names():
+    assert make_config() == PRESETS["default"]
+    assert make_config(recipe="paper-fast", variant="paper") == PRESETS["paper-fast"]
+    assert make_config("quick", epochs=2) == replace(PRESETS["quick"], epochs=2)
+    with pytest.raises(ConfigError, match="preset"):
+        make_config("nonsense")
+    with pytest.raises(ConfigError, match="colour"):
+        make_config(colour="red")
+
+
+def test_presets_are_valid_and_each_has_a_lesson_and_a_typical_time():
+    for cfg in PRESETS.values():
         cfg.validate()
+    assert set(LESSONS) == set(PRESETS) == set(TYPICAL_SECONDS)
     assert {"default", "fast99", "lr-too-high", "overfit-500"} <= set(PRESETS)
     assert PRESETS["overfit-500"].train_subset == 500
 

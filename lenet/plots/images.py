@@ -10,8 +10,6 @@ which a selection never dims.
 
 from __future__ import annotations
 
-import base64
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,9 +17,10 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import torch
-from PIL import Image
 
-from lenet.plots.style import COLORS
+from lenet.analysis.predictions import filter_predictions, predict
+from lenet.data import denormalize
+from lenet.plots.style import COLORS, png_data_uri
 
 __all__ = [
     "GridLayout",
@@ -32,7 +31,6 @@ __all__ = [
     "show_batch_images",
     "prediction_grid",
     "visualize_test_predictions",
-    "time_grid",
 ]
 
 CORRECT_RGB = (22, 163, 74)  # COLORS["correct"]
@@ -93,8 +91,6 @@ def to_uint8(images, normalization: str | None = "mnist") -> np.ndarray:
     if x.dtype == np.uint8:
         return x
     if normalization is not None:
-        from lenet.data import denormalize
-
         x = denormalize(x.astype(np.float32), normalization)
     return (np.clip(x, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
 
@@ -130,13 +126,6 @@ def compose_grid(
     tiles[:, b : b + d, b : b + d] = big[..., None]  # grey -> RGB by broadcasting
     grid = cells.reshape(L.rows, L.cols, L.cell_h, L.cell_w, 3).transpose(0, 2, 1, 3, 4)
     return np.ascontiguousarray(grid.reshape(L.height, L.width, 3))
-
-
-def png_data_uri(rgb: np.ndarray) -> str:
-    """A PNG ``data:`` URI (lossless; fast compression: the grid changes with every filter)."""
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format="PNG", compress_level=1)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def digit_grid_figure(
@@ -199,7 +188,7 @@ def digit_grid_figure(
                 yanchor="top",
                 font=dict(size=11, color=cc),
             )
-            for (x, y), c, cc in zip(xy, captions, caption_colors)
+            for (x, y), c, cc in zip(xy, captions, caption_colors, strict=True)
         ],
     )
     fig.update_xaxes(visible=False, range=[0, layout.width], fixedrange=True)
@@ -231,17 +220,17 @@ def show_batch_images(
         caption_colors = [COLORS["text"]] * len(labels)
     else:
         preds = [int(v) for v in (preds.tolist() if hasattr(preds, "tolist") else preds)]
-        ok = [t == p for t, p in zip(labels, preds)]
+        ok = [t == p for t, p in zip(labels, preds, strict=True)]
         conf = (
             [f" · {100 * float(q):.0f}%" for q in probs]
             if probs is not None
             else [""] * len(labels)
         )
-        captions = [f"{t} → {p}{c}" for t, p, c in zip(labels, preds, conf)]
+        captions = [f"{t} → {p}{c}" for t, p, c in zip(labels, preds, conf, strict=True)]
         colors = np.array([CORRECT_RGB if o else WRONG_RGB for o in ok], np.uint8)
         caption_colors = [COLORS["text"] if o else COLORS["wrong"] for o in ok]
     ids = list(indices) if indices is not None else list(range(len(labels)))
-    hover = [f"#{i}: {c}" for i, c in zip(ids, captions)]
+    hover = [f"#{i}: {c}" for i, c in zip(ids, captions, strict=True)]
     return digit_grid_figure(imgs, captions, colors, ids, hover, caption_colors, cols, scale, title)
 
 
@@ -252,7 +241,7 @@ def prediction_grid(
     scale: int = 2,
     title: str | None = None,
 ) -> go.Figure:
-    """Grid of the digits in ``rows`` (a slice of ``lenet.metrics.predict``'s table).
+    """Grid of the digits in ``rows`` (a slice of ``lenet.analysis.predictions.predict``'s table).
 
     ``raw`` is the split's uint8 (N, 28, 28) images, indexed by the table's ``index`` column.
     """
@@ -290,10 +279,8 @@ def visualize_test_predictions(
     """The seed's view of a model's test predictions: ``n`` digits, mistakes only by default.
 
     ``split`` is a ``lenet.data.Split`` (normalised images for the model, raw ones to show);
-    ``sort`` as in ``lenet.metrics.filter_predictions`` (default: the hardest first).
+    ``sort`` as in ``lenet.analysis.predictions.filter_predictions`` (default: the hardest first).
     """
-    from lenet.metrics import filter_predictions, predict
-
     table = predict(model, split)
     rows = filter_predictions(
         table, "misclassified" if misclassified_only else "all", sort=sort
@@ -310,10 +297,3 @@ def visualize_test_predictions(
         )
         return fig
     return prediction_grid(rows, split.raw, cols=cols, scale=scale, title=title)
-
-
-def time_grid(**kwargs) -> dict:
-    """Server time of a filter change on the Predictions page; see ``lenet.bench_predictions``."""
-    from lenet.bench_predictions import bench_predictions_grid
-
-    return bench_predictions_grid(**kwargs)

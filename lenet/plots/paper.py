@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from lenet.plots.maps import _layout, _square_axes, mosaic
-from lenet.plots.style import COLORS
+from lenet.plots.style import COLORS, base_layout, mosaic, square_axes
 
 __all__ = ["rbf_bitmaps_figure", "error_vs_paper_figure"]
 
@@ -41,8 +40,9 @@ def rbf_bitmaps_figure(bitmaps: tuple[str, ...], height: int = 210) -> go.Figure
             yanchor="bottom",
             font=dict(size=15, color=COLORS["text"]),
         )
-    _square_axes(fig)
-    return _layout(fig, height, top=34)
+    fig.update_layout(**base_layout(height, margin=dict(l=10, r=10, t=34, b=10), axes=False))
+    square_axes(fig)
+    return fig
 
 
 def error_vs_paper_figure(
@@ -64,10 +64,10 @@ def error_vs_paper_figure(
             hovertemplate="%{y}: %{x:.2f} %<extra></extra>",
         )
     )
+    height = max(height, 70 + 45 * len(labels))
+    fig.update_layout(**base_layout(height, margin=dict(l=10, r=30, t=10, b=45), axes="x"))
     fig.update_xaxes(
         title_text="test error (%), lower is better", ticksuffix=" %", range=[0, max(errors) * 1.25]
     )
     fig.update_yaxes(autorange="reversed", type="category")
-    _layout(fig, max(height, 70 + 45 * len(labels)))
-    fig.update_layout(margin=dict(l=10, r=30, t=10, b=45))
     return fig

@@ -59,11 +59,13 @@ def confusion_figure(
     ).astype(object)
     colors[c == 0] = "rgb({},{},{})".format(*_EMPTY)
     dark = np.where(diag, True, np.sqrt(v / off_peak) > 0.55) & (c > 0)
-    text = [("" if n == 0 else (f"{x:.1f}" if normalize else f"{n}")) for x, n in zip(v, c)]
+    text = [
+        ("" if n == 0 else (f"{x:.1f}" if normalize else f"{n}")) for x, n in zip(v, c, strict=True)
+    ]
     hover = [
         f"true {t}, predicted {p}: {n} digit{'' if n == 1 else 's'} ({x:.1f}% of the {t}s)"
         + ("<br>click to see them" if n else "")
-        for t, p, n, x in zip(true, pred, c, pct.ravel())
+        for t, p, n, x in zip(true, pred, c, pct.ravel(), strict=True)
     ]
     fig = go.Figure(
         go.Scatter(
@@ -89,12 +91,10 @@ def confusion_figure(
         )
     )
     margin = dict(l=62, r=10, t=40 if title else 10, b=58)
-    fig.update_layout(**base_layout(k * CELL_PX + margin["t"] + margin["b"], title))
     fig.update_layout(
+        **base_layout(k * CELL_PX + margin["t"] + margin["b"], title, margin),
         width=k * CELL_PX + margin["l"] + margin["r"],
-        margin=margin,
         dragmode=False,
-        plot_bgcolor="white",
     )
     axis = dict(
         tickmode="array",
@@ -117,9 +117,8 @@ def per_class_figure(
     k = len(acc)
     counts = np.zeros(k, int) if counts is None else np.asarray(counts)
     worst = np.nanmin(acc) if np.isfinite(acc).any() else 0.0
-    colors = [
-        COLORS["wrong"] if a == worst else COLORS["train"] for a in acc
-    ]  # the hardest class stands out
+    # the hardest class stands out
+    colors = [COLORS["wrong"] if a == worst else COLORS["train"] for a in acc]
     fig = go.Figure(
         go.Bar(
             x=[str(c) for c in range(k)],
@@ -132,7 +131,7 @@ def per_class_figure(
             hovertemplate="class %{x}: %{y:.2f}% right of %{customdata} digits<extra></extra>",
         )
     )
-    fig.update_layout(**base_layout(height, "Accuracy per class (%)"))
+    fig.update_layout(**base_layout(height, "Accuracy per class (%)", axes="y"))
     fig.update_xaxes(title_text="true class", type="category", fixedrange=True)
     # zoomed in near 100 % when every class is good; from 0 otherwise, so bar lengths stay honest
     fig.update_yaxes(range=[0, 108] if worst < 80 else [min(worst, 99.0) - 3, 101], fixedrange=True)
@@ -140,7 +139,8 @@ def per_class_figure(
 
 
 def confidence_figure(table: pd.DataFrame, height: int = 260) -> go.Figure:
-    """How sure the network was: confidence of right and of wrong answers, each in % of its group."""
+    """How sure the network was: the confidence of right and of wrong answers, each in % of its
+    group."""
     fig = go.Figure()
     for name, mask, color in (
         ("correct", table["correct"], COLORS["correct"]),
@@ -157,11 +157,10 @@ def confidence_figure(table: pd.DataFrame, height: int = 260) -> go.Figure:
             hovertemplate=f"{name}: %{{y:.1f}}% of them at %{{x}}% confidence<extra></extra>",
         )
     fig.update_layout(
-        **base_layout(height, "Confidence of right and wrong answers"), barmode="overlay"
+        **base_layout(height, "Confidence of right and wrong answers", axes="y"), barmode="overlay"
     )
-    fig.update_layout(
-        legend=dict(x=0.02, y=0.97, xanchor="left", yanchor="top")
-    )  # the left is empty
+    # inside the plot, at the left: confidences pile up on the right
+    fig.update_layout(legend=dict(x=0.02, y=0.97, xanchor="left", yanchor="top"))
     fig.update_xaxes(
         title_text="confidence in the predicted class (%)", range=[0, 100], fixedrange=True
     )

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING
 
 import plotly.graph_objects as go
 
 from lenet.plots.style import COLORS, base_layout
 
-if TYPE_CHECKING:
-    from lenet.report import Curves
+if TYPE_CHECKING:  # annotations only: drawing curves needs no run store loaded
+    from lenet.runs.curves import Curves
 
 __all__ = [
     "smooth",
@@ -28,18 +29,6 @@ def smooth(values: list[float], weight: float = 0.8) -> list[float]:
         avg = weight * avg + (1 - weight) * v
         out.append(avg / (1 - weight**i))
     return out
-
-
-GRID = "#e5eaf1"
-
-
-def _layout(height: int, title: str) -> dict:
-    """``base_layout`` with plotly_white's look spelled out instead of named as a template
-    (assigning a named template deep-copies and validates all of it, ~35 ms a figure)."""
-    layout = base_layout(height, title)
-    layout.pop("template", None)
-    axis = dict(gridcolor=GRID, linecolor=GRID, zerolinecolor=GRID, showgrid=True, ticks="")
-    return dict(layout, plot_bgcolor="white", paper_bgcolor="white", xaxis=axis, yaxis=dict(axis))
 
 
 def _step_to_epoch(steps: list[int], steps_per_epoch: int) -> list[float]:
@@ -74,7 +63,7 @@ def _live_figure(
     train; plotly's per-property validation costs ~35 ms a figure, building the same
     figure unvalidated ~3 ms. ``test_plots_training`` checks each spec against validation.
     """
-    layout = _layout(height, title)
+    layout = base_layout(height, title)
     marks = [ch["step"] / steps_per_epoch for ch in lr_changes]
     if marks:
         layout["shapes"] = [
@@ -102,7 +91,7 @@ def _live_figure(
                 yanchor="top",
                 font=dict(size=11, color=COLORS["muted"]),
             )
-            for x, ch in zip(marks, lr_changes)
+            for x, ch in zip(marks, lr_changes, strict=True)
         ]
     # A fixed epoch axis and a stable uirevision: a chart polled every second neither rescales
     # under the viewer nor forgets their zoom.
@@ -271,7 +260,7 @@ def compare_runs_figure(
 ) -> go.Figure:
     """Several runs overlaid, one colour each: the smoothed training curve (thin) and the test
     value per epoch (markers). ``metric`` is "loss" or "acc"; ``runs`` maps a label to
-    ``lenet.report.Curves``. Batch-level curves make even one-epoch runs comparable.
+    ``lenet.runs.curves.Curves``. Batch-level curves make even one-epoch runs comparable.
     """
     test_key = {"loss": "test_loss", "acc": "test_acc"}[metric]
     fig = go.Figure()
@@ -303,12 +292,11 @@ def compare_runs_figure(
         if metric == "loss"
         else "Accuracy %: train (smoothed, solid) and test top-1 (◆)"
     )
-    layout = _layout(height, title)
+    layout = base_layout(height, title, margin=dict(b=20))
     # Below the plot: run labels are long, and a side legend would squeeze the curves.
     layout["legend"] = dict(
         orientation="h", x=0, y=-0.22, xanchor="left", yanchor="top", font=dict(size=11)
     )
-    layout["margin"]["b"] = 20
     fig.update_layout(**layout)
     fig.update_xaxes(title_text="epoch", rangemode="tozero")
     if metric == "loss":
@@ -392,7 +380,7 @@ def architecture_figure(
             yanchor="top",
             font=dict(size=11, color=COLORS["muted"]),
         )
-    for (_, right), (left, _) in zip(edges, edges[1:]):
+    for (_, right), (left, _) in itertools.pairwise(edges):
         fig.add_annotation(
             x=left - 0.08,
             y=0,

@@ -1,0 +1,242 @@
+"""The benchmark suite behind ``python -m lenet bench``: the numbers quoted in the README.
+
+Every number is measured in the same invocation, on this machine, and printed as JSON; nothing
+here asserts a target (targets live in the README next to the measured value). Whole-process
+timings run the command in a child process, so ``import torch`` and data loading count.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from benchmarks.digit_pipeline import time_digit_pipeline
+from benchmarks.predictions import bench_predictions_grid
+from lenet.analysis.introspection import predict_one
+from lenet.analysis.paper import PAPER_TEST_ERROR, PAPER_TEST_ERROR_DISTORTED
+from lenet.data import data_dir, ensure_mnist, load_split
+from lenet.models import build_model
+from lenet.training import PRESETS, configure_threads, train
+from lenet.training.standard import make_optimizer
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _child(args: list[str], env: dict | None = None) -> tuple[float, int, str]:
+    """Run a Python child; return (wall seconds, peak RSS in MB, stdout)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=dict(os.environ, **(env or {})),
+    )
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} exited with {proc.returncode}")
+    return wall, round(usage.ru_maxrss / 1024), out  # ru_maxrss is in KiB on Linux
+
+
+def _last_json(out: str) -> dict:
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def bench_epoch(batch_size: int = 128) -> dict:
+    """One epoch of classic LeNet-5, whole process: our CLI vs the usual DataLoader loop."""
+    ensure_mnist()
+    ours_wall, ours_rss, out = _child(
+        [
+            "-m",
+            "lenet",
+            "train",
+            "--variant",
+            "classic",
+            "--epochs",
+            "1",
+            "--batch-size",
+            str(batch_size),
+            "--no-store",
+            "--json",
+        ]
+    )
+    ours = _last_json(out)
+    base_wall, base_rss, out = _child(
+        [str(REPO / "benchmarks" / "tutorial_loop.py"), str(data_dir()), str(batch_size), "2"]
+    )
+    base = _last_json(out)
+    return {
+        "batch_size": batch_size,
+        "cli_wall_s": round(ours_wall, 2),
+        "cli_test_accuracy": ours["test_accuracy"],
+        "cli_train_s": ours["train_seconds"],
+        "cli_images_per_s": ours["images_per_second"],
+        "cli_peak_rss_mb": ours_rss,
+        "tutorial_wall_s": round(base_wall, 2),
+        "tutorial_train_s": round(base["train_seconds"], 2),
+        "tutorial_test_accuracy": base["test_accuracy"],
+        "tutorial_peak_rss_mb": base_rss,
+        "speedup_whole_process": round(base_wall / ours_wall, 2),
+    }
+
+
+def bench_loop_overhead(steps: int = 200, batch_size: int = 128) -> dict:
+    """The trainer's per-batch cost against bare forward+backward+step on the same batches."""
+    configure_threads(2)
+    split = load_split("train")
+    n = steps * batch_size
+    cfg = replace(PRESETS["default"], epochs=1, batch_size=batch_size, train_subset=n)
+
+    def bare() -> float:
+        model = build_model("classic", "xavier", seed=0)
+        opt = make_optimizer(model, cfg)
+        perm = torch.randperm(n)
+        x, y = split.images[:n], split.labels[:n]
+        t0 = time.perf_counter()
+        for b in range(steps):
+            idx = perm[b * batch_size : (b + 1) * batch_size]
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return time.perf_counter() - t0
+
+    def ours() -> float:
+        result = train(cfg)
+        return next(e for e in result.history if e["type"] == "done")["train_seconds"]
+
+    bare_s = min(bare() for _ in range(2))  # best of two: the machine is shared
+    ours_s = min(ours() for _ in range(2))
+    return {
+        "batches": steps,
+        "batch_size": batch_size,
+        "bare_s": round(bare_s, 3),
+        "trainer_s": round(ours_s, 3),
+        "ratio": round(ours_s / bare_s, 3),
+    }
+
+
+def bench_fast99() -> dict:
+    """``python -m lenet train --preset fast99``: whole process, and when it passed 99 %."""
+    wall, rss, out = _child(["-m", "lenet", "train", "--preset", "fast99", "--no-store", "--json"])
+    summary = _last_json(out)
+    return {
+        "wall_s": round(wall, 2),
+        "test_accuracy": summary["test_accuracy"],
+        "train_s": summary["train_seconds"],
+        "peak_rss_mb": rss,
+    }
+
+
+def bench_inference(n: int = 300) -> dict:
+    """One image -> prediction and every layer's activations (the Feature maps page's core)."""
+    model = build_model("classic", "xavier", seed=0).eval()
+    x = torch.randn(1, 1, 32, 32)
+    for _ in range(20):
+        predict_one(model, x)
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        predict_one(model, x)
+        times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    return {
+        "n": n,
+        "p50_ms": round(statistics.median(times), 3),
+        "p95_ms": round(times[int(0.95 * n)], 3),
+    }
+
+
+def bench_paper(recipe: str = "paper", distort: bool = False) -> dict:
+    """``python -m lenet train --preset <recipe> [--distort]``: 20 SDLM passes, whole process;
+    test error against the paper's (0.95 %, 0.8 % with distortions). Minutes, so opt-in."""
+    args = [
+        "-m",
+        "lenet",
+        "train",
+        "--preset",
+        recipe,
+        "--no-store",
+        "--json",
+        *(["--distort"] * distort),
+    ]
+    wall, rss, out = _child(args)
+    summary = _last_json(out)
+    return {
+        "recipe": recipe,
+        "distort": distort,
+        "passes": summary["epochs"],
+        "test_error_pct": round(100 - summary["test_accuracy"], 2),
+        "paper_test_error_pct": PAPER_TEST_ERROR_DISTORTED if distort else PAPER_TEST_ERROR,
+        "wall_min": round(wall / 60, 2),
+        "train_s": summary["train_seconds"],
+        "peak_rss_mb": rss,
+    }
+
+
+PAPER_BENCHMARKS = {
+    "paper": lambda: bench_paper("paper"),
+    "paper_fast": lambda: bench_paper("paper-fast"),
+    "paper_distort": lambda: bench_paper("paper", distort=True),
+}
+
+BENCHMARKS = {
+    "epoch": bench_epoch,
+    "overhead": bench_loop_overhead,
+    "fast99": bench_fast99,
+    "inference": bench_inference,
+    "digit_pipeline": time_digit_pipeline,
+    "predictions_grid": bench_predictions_grid,
+}
+
+
+def run_benchmarks(
+    only: list[str] | None = None, dashboard: bool = False, paper: bool = False
+) -> dict:
+    configure_threads(2)
+    table = dict(BENCHMARKS)
+    if dashboard:
+        from benchmarks.dashboard import bench_dashboard  # needs playwright, a test tool
+
+        table["dashboard"] = bench_dashboard
+    if paper:
+        table.update(PAPER_BENCHMARKS)
+    unknown = set(only or ()) - set(table)
+    if unknown:
+        raise SystemExit(
+            f"python -m lenet bench: error: unknown benchmark(s) {', '.join(sorted(unknown))}; "
+            f"choose from {', '.join(table)}"
+        )
+    results: dict = {
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "processor": platform.processor() or platform.machine(),
+        }
+    }
+    for name, fn in table.items():
+        if only and name not in only:
+            continue
+        t0 = time.perf_counter()
+        results[name] = fn()
+        print(
+            f"bench {name}: {json.dumps(results[name])} ({time.perf_counter() - t0:.0f} s)",
+            file=sys.stderr,
+        )
+    return results

@@ -1,0 +1,81 @@
+"""The Train page's form, without Streamlit: the learning-rate ladder, the fields a person
+sets, which preset a configuration is, and how long a preset takes here."""
+
+from __future__ import annotations
+
+import math
+
+from formatting import format_duration, median_duration
+from lenet.training import LESSONS, PRESETS, TYPICAL_SECONDS
+
+__all__ = [
+    "LR_CHOICES",
+    "nearest_lr",
+    "FORM_FIELDS",
+    "lesson_for",
+    "preset_duration",
+    "describe",
+]
+
+# A 1-2-3-5 ladder: even steps on a log axis, and every preset's rate is on it.
+LR_CHOICES: tuple[float, ...] = tuple(
+    float(f"{m}e{e}") for e in range(-4, 1) for m in (1, 2, 3, 5)
+) + (10.0,)
+
+# The TrainConfig fields a person sets by hand (the rest come from the chosen preset).
+FORM_FIELDS = (
+    "variant",
+    "recipe",
+    "optimizer",
+    "lr",
+    "batch_size",
+    "epochs",
+    "schedule",
+    "momentum",
+    "weight_decay",
+    "seed",
+    "train_subset",
+    "init",
+)
+
+
+def nearest_lr(lr: float) -> float:
+    """The ladder's value closest to ``lr`` on a log scale (the slider shows ladder values)."""
+    if not (isinstance(lr, int | float) and math.isfinite(lr) and lr > 0):
+        return 1e-2
+    return min(LR_CHOICES, key=lambda c: abs(math.log(c) - math.log(lr)))
+
+
+def lesson_for(config: dict) -> str | None:
+    """The preset (a key of ``LESSONS``) this configuration is, or None.
+
+    Matching on the form's fields, not on a remembered choice, lets every viewer of a run (and
+    the stored run itself) know what to watch. A field missing from an older run's config
+    counts as that field's default.
+    """
+    for name in LESSONS:
+        preset = PRESETS[name]
+        if all(
+            config.get(f, getattr(PRESETS["default"], f)) == getattr(preset, f) for f in FORM_FIELDS
+        ):
+            return name
+    return None
+
+
+def preset_duration(name: str, infos: list) -> str:
+    """How long the preset takes, in words: the median of this server's finished runs of it,
+    else the time measured on the development machine (2 cores)."""
+    mine = [i for i in infos if i.config and lesson_for(i.config) == name]
+    seconds = median_duration(mine)
+    if seconds is not None:
+        return f"about {format_duration(seconds)} here (median of {len(mine)} run(s))"
+    return f"about {format_duration(TYPICAL_SECONDS[name])} on a 2-core machine"
+
+
+def describe(config: dict) -> str:
+    """A run's configuration in a few words: "classic · adam · lr 0.01" or, for the 1998
+    recipes, which set their own step sizes, "paper · paper-fast recipe (SDLM, η per pass)"."""
+    variant, recipe = config.get("variant", "?"), config.get("recipe", "standard")
+    if recipe != "standard":
+        return f"{variant} · {recipe} recipe (SDLM, η per pass)"
+    return f"{variant} · {config.get('optimizer', '?')} · lr {config.get('lr', 0):g}"

@@ -1,0 +1,131 @@
+"""Runs: every stored run in one table; select some to compare, export, or delete them."""
+
+from functools import partial
+
+import streamlit as st
+
+from formatting import run_table
+from lenet import plots
+from lenet.runs import MAX_TOTAL_BYTES, curves_from_events, export_run, import_run
+from lenet.training import events as ev
+from services import job_manager, store
+from train_form import describe
+
+st.title("Runs")
+st.caption(
+    "Every training run on this server. Tick rows to compare their curves, export or delete them."
+)
+
+with st.sidebar:
+    st.subheader("Import a run")
+    upload = st.file_uploader(
+        "A run exported as .zip",
+        type="zip",
+        key="import_zip",
+        max_upload_size=MAX_TOTAL_BYTES // 2**20,
+    )
+    # The uploader keeps its file across reruns: import each upload once, remember the outcome.
+    if upload is not None and st.session_state.get("imported_file") != upload.file_id:
+        st.session_state.imported_file = upload.file_id
+        try:
+            run = import_run(store(), upload.getvalue())
+            st.session_state.import_result = ("success", f"Imported as run **{run.id}**.")
+            st.session_state.table_version = st.session_state.get("table_version", 0) + 1
+        except ValueError as e:
+            st.session_state.import_result = ("error", f"Not imported: {e}")
+    if upload is not None and "import_result" in st.session_state:
+        kind, text = st.session_state.import_result
+        (st.success if kind == "success" else st.error)(text)
+
+infos = store().list()
+if not infos:
+    st.info(
+        "No runs yet: train one on the Train page, or import a zip in the sidebar.",
+        icon=":material/folder_open:",
+    )
+    st.stop()
+
+table = run_table(infos)
+wanted = st.query_params.get("run")
+preselect = [i for i, r in enumerate(table["run"]) if r == wanted] or [0]
+selection = st.dataframe(
+    table,
+    hide_index=True,
+    width="stretch",
+    on_select="rerun",
+    selection_mode="multi-row",
+    key=f"runs_table_{st.session_state.get('table_version', 0)}",
+    selection_default={"selection": {"rows": preselect, "columns": []}},
+    column_config={
+        "best test %": st.column_config.NumberColumn(format="%.2f"),
+        "lr": st.column_config.NumberColumn(format="%g"),
+        "started": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+        "message": st.column_config.TextColumn(width="large"),
+    },
+)
+chosen = [table["run"][i] for i in selection.selection.rows]
+if not chosen:
+    st.info("Tick one or more rows to compare their curves.", icon=":material/touch_app:")
+    st.stop()
+
+by_id = {i.id: i for i in infos}
+series = {
+    f"{rid[-6:]} · {describe(by_id[rid].config)}": curves_from_events(store().get(rid).events())
+    for rid in chosen
+}
+loss_col, acc_col = st.columns(2)
+loss_col.plotly_chart(plots.compare_runs_figure(series, "loss"), key="compare_loss")
+acc_col.plotly_chart(plots.compare_runs_figure(series, "acc"), key="compare_acc")
+
+st.subheader("Selected runs")
+running = set(job_manager().active()) | {i.id for i in infos if i.status == ev.RUNNING}
+for rid in chosen:
+    info = by_id[rid]
+    name, export, note = st.columns([3, 2, 4], vertical_alignment="center")
+    name.markdown(f"**{rid}** · {info.status}")
+    export.download_button(
+        "Export .zip",
+        icon=":material/download:",
+        data=partial(export_run, store().get(rid)),
+        file_name=f"lenet5-run-{rid}.zip",
+        mime="application/zip",
+        key=f"export_{rid}",
+        disabled=rid in running,
+        on_click="ignore",
+        help="Stop the run first" if rid in running else "config, metrics and checkpoints",
+    )
+    note.caption(info.message or " ")
+
+deletable = [r for r in chosen if r not in running]
+if running & set(chosen):
+    st.caption(
+        "Runs still training can't be deleted or exported; stop them on the Train page first."
+    )
+if deletable and st.session_state.get("confirm_delete") != deletable:
+    if st.button(f"Delete {len(deletable)} run(s)…", key="delete", icon=":material/delete:"):
+        st.session_state.confirm_delete = deletable
+        st.rerun()
+elif deletable:
+    st.warning(
+        f"Delete {', '.join(deletable)} for good? Their checkpoints go too.",
+        icon=":material/delete_forever:",
+    )
+    yes, no, _ = st.columns([1, 1, 4])
+    if yes.button("Yes, delete", type="primary", key="delete_yes"):
+        failed = []
+        for rid in deletable:
+            try:
+                store().delete(rid)
+            except (KeyError, RuntimeError, OSError) as e:
+                failed.append(f"{rid}: {e}")
+        st.session_state.pop("confirm_delete")
+        st.session_state.table_version = st.session_state.get("table_version", 0) + 1
+        if wanted in deletable:
+            del st.query_params["run"]
+        if failed:
+            st.error("Not deleted: " + "; ".join(failed))
+        else:
+            st.rerun()
+    if no.button("Cancel", key="delete_no"):
+        st.session_state.pop("confirm_delete")
+        st.rerun()

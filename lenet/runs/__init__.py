@@ -1,0 +1,24 @@
+"""Training runs on disk: the store (one crash-safe folder per run), zip export and import,
+the curves and outcome views draw from a run's events, and its kernels' evolution."""
+
+from lenet.runs.archive import MAX_TOTAL_BYTES, export_run, import_run
+from lenet.runs.curves import Curves, curves_from_events, curves_from_snapshot, outcome
+from lenet.runs.evolution import evolution, pick_epochs
+from lenet.runs.store import CheckpointError, Run, RunInfo, RunStore, runs_dir
+
+__all__ = [
+    "MAX_TOTAL_BYTES",
+    "export_run",
+    "import_run",
+    "Curves",
+    "curves_from_events",
+    "curves_from_snapshot",
+    "outcome",
+    "evolution",
+    "pick_epochs",
+    "CheckpointError",
+    "Run",
+    "RunInfo",
+    "RunStore",
+    "runs_dir",
+]

@@ -1,0 +1,318 @@
+"""The run store: one folder per training run, written so that a crash loses nothing finished.
+
+    runs/<run_id>/config.json  status.json  metrics.jsonl
+                  checkpoints/epoch_003.pt  snapshots/epoch_003.pt
+
+Checkpoints are plain dicts (weights, config, metrics), loaded with ``weights_only=True``; only
+the newest one also keeps the optimizer's state, which is all a resumed run needs and would
+otherwise triple the size of a long run. Every event is one flushed line of ``metrics.jsonl``;
+checkpoints, snapshots and status are written to a temporary file and renamed (``os.replace``
+is atomic), so a reader sees either the old file or the new one. Listing never raises: a run
+that can't be read shows as ``corrupt`` and one whose process died shows as ``interrupted``,
+each with what survived.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import time
+from dataclasses import asdict, dataclass, field, is_dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from lenet._atomic import write_atomic, write_json_atomic
+from lenet.models import LeNet5
+from lenet.training import events as ev
+
+__all__ = ["RunStore", "Run", "RunInfo", "CheckpointError", "runs_dir"]
+
+_RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
+_ACTIVE: set[str] = set()  # run folders being written by this process
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that is missing or can't be loaded; the message says which and why."""
+
+
+def runs_dir() -> Path:
+    """The runs root: env LENET_RUNS_DIR, else ./runs (read at each call, like ``data_dir``)."""
+    return Path(os.environ.get("LENET_RUNS_DIR", "runs"))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class RunInfo:
+    """What the Runs page lists: everything readable about a run, never an exception."""
+
+    id: str
+    status: str
+    variant: str = "?"
+    config: dict = field(default_factory=dict)
+    epochs_done: int = 0
+    best_test_acc: float | None = None
+    last_test_acc: float | None = None
+    started: float | None = None
+    duration: float | None = None
+    message: str = ""
+
+
+class Run:
+    """One run folder. Writers: ``append``, ``save_epoch``, ``finish``; readers: the rest."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.id = self.path.name
+        self._log = None
+
+    # -- writing ---------------------------------------------------------------------------
+    def append(self, event: dict) -> None:
+        """Append one event as a JSON line, flushed so another process can read it now."""
+        if self._log is None:
+            self._log = open(self.path / "metrics.jsonl", "a", encoding="utf-8")
+        self._log.write(json.dumps(event) + "\n")
+        self._log.flush()
+        if event.get("type") == "epoch":
+            st = self.status()
+            st["epochs_done"] = event["epoch"]
+            st["last_test_acc"] = event["test_acc"]
+            st["best_test_acc"] = max(event["test_acc"], st.get("best_test_acc") or 0.0)
+            write_json_atomic(self.path / "status.json", st)
+
+    def save_epoch(
+        self, epoch: int, model: nn.Module, optimizer, config, metrics: dict | None
+    ) -> None:
+        """Checkpoint (model, optimizer, config) and kernel snapshot for ``epoch``, atomically."""
+        cfg = asdict(config) if is_dataclass(config) else dict(config)
+        ckpt = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict() if optimizer else None,
+            "epoch": epoch,
+            "config": cfg,
+            "variant": cfg.get("variant"),
+            "metrics": metrics,
+        }
+        snap = {"epoch": epoch, "C1": model.C1.state_dict(), "C3": model.C3.state_dict()}
+        previous = [e for e in self.epochs() if e < epoch]
+        for sub, payload in (("checkpoints", ckpt), ("snapshots", snap)):
+            folder = self.path / sub
+            folder.mkdir(exist_ok=True)
+            write_atomic(folder / f"epoch_{epoch:03d}.pt", lambda f, p=payload: torch.save(p, f))
+        if previous:  # the new checkpoint is on disk: the previous one drops its optimizer
+            self._drop_optimizer(previous[-1])
+
+    def _drop_optimizer(self, epoch: int) -> None:
+        path = self.path / "checkpoints" / f"epoch_{epoch:03d}.pt"
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # noqa: BLE001 - a damaged old checkpoint stays as it is
+            return
+        if isinstance(ckpt, dict) and ckpt.get("optimizer") is not None:
+            ckpt["optimizer"] = None
+            write_atomic(path, lambda f: torch.save(ckpt, f))
+
+    def finish(self, status: str, message: str = "") -> None:
+        st = self.status()
+        st.update(state=status, message=message, ended=time.time())
+        write_json_atomic(self.path / "status.json", st)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        self.release()
+
+    def release(self) -> None:
+        """This process stops vouching that the run is being written (another process that
+        trained it has finished it, or died)."""
+        _ACTIVE.discard(str(self.path.resolve()))
+
+    # -- reading ---------------------------------------------------------------------------
+    @property
+    def config(self) -> dict:
+        return json.loads((self.path / "config.json").read_text())
+
+    def status(self) -> dict:
+        try:
+            return json.loads((self.path / "status.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def events(self) -> list[dict]:
+        """Parsed metrics lines; a torn last line (a crash mid-write) is skipped."""
+        out = []
+        try:
+            with open(self.path / "metrics.jsonl", encoding="utf-8") as f:
+                for line in f:
+                    try:
+                        out.append(json.loads(line))
+                    except ValueError:
+                        continue
+        except OSError:
+            pass
+        return out
+
+    def epochs(self) -> list[int]:
+        """Epochs with a checkpoint on disk (0 = the untrained network), ascending."""
+        found = []
+        for p in (self.path / "checkpoints").glob("epoch_*.pt"):
+            try:
+                found.append(int(p.stem.split("_")[1]))
+            except (IndexError, ValueError):
+                continue
+        return sorted(found)
+
+    def load_checkpoint(self, epoch: int | None = None) -> dict:
+        """The checkpoint of ``epoch`` (default: the latest); ``CheckpointError`` if unusable."""
+        epochs = self.epochs()
+        if not epochs:
+            raise CheckpointError(f"Run {self.id} has no checkpoint yet: train at least one epoch.")
+        epoch = epochs[-1] if epoch is None else epoch
+        path = self.path / "checkpoints" / f"epoch_{epoch:03d}.pt"
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+            if not isinstance(ckpt, dict) or "model" not in ckpt:
+                raise ValueError("not a LeNet-5 Lab checkpoint")
+        except FileNotFoundError:
+            raise CheckpointError(f"Run {self.id} has no checkpoint for epoch {epoch}.") from None
+        except Exception as e:  # torch raises many types for a damaged file
+            raise CheckpointError(
+                f"The checkpoint for epoch {epoch} of run {self.id} could not be "
+                f"loaded ({type(e).__name__}: {str(e)[:120]}). The file is damaged; "
+                f"choose another epoch or run."
+            ) from None
+        return ckpt
+
+    def load_model(self, epoch: int | None = None) -> nn.Module:
+        """A ``LeNet5`` in eval mode with the weights of ``epoch`` (default: the latest)."""
+        ckpt = self.load_checkpoint(epoch)
+        try:
+            model = LeNet5(ckpt.get("variant") or ckpt["config"]["variant"])
+            model.load_state_dict(ckpt["model"])
+        except Exception as e:
+            raise CheckpointError(
+                f"The checkpoint of run {self.id} does not fit LeNet-5 ({type(e).__name__})."
+            ) from None
+        return model.eval()
+
+    def load_snapshot(self, epoch: int) -> dict:
+        path = self.path / "snapshots" / f"epoch_{epoch:03d}.pt"
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:
+            raise CheckpointError(
+                f"Kernel snapshot of epoch {epoch} unreadable ({type(e).__name__})."
+            ) from None
+
+    def info(self) -> RunInfo:
+        """Everything listable about this run; never raises."""
+        try:
+            cfg = self.config
+        except (OSError, ValueError):
+            return RunInfo(
+                self.id,
+                ev.CORRUPT,
+                message="config.json is missing or unreadable",
+                epochs_done=len([e for e in self.epochs() if e > 0]),
+            )
+        st = self.status()
+        if not st:  # status lost: rebuild what we can from the metrics log
+            epochs = [e for e in self.events() if e.get("type") == "epoch"]
+            st = {
+                "state": ev.INTERRUPTED,
+                "message": "status.json was missing; rebuilt from metrics",
+                "epochs_done": len(epochs),
+                "best_test_acc": max((e["test_acc"] for e in epochs), default=None),
+            }
+        state = st.get("state", ev.CORRUPT)
+        if state == ev.RUNNING and not self._still_running(st):
+            state = ev.INTERRUPTED
+            st["message"] = (
+                "The training process ended without finishing; completed epochs are kept."
+            )
+            # an epoch's checkpoint is written before its event: a process killed in between still
+            # finished that epoch
+            st["epochs_done"] = max([st.get("epochs_done", 0), *self.epochs()])
+        started, ended = st.get("started"), st.get("ended")
+        return RunInfo(
+            id=self.id,
+            status=state if state in ev.STATES else ev.CORRUPT,
+            variant=cfg.get("variant", "?"),
+            config=cfg,
+            epochs_done=st.get("epochs_done", 0),
+            best_test_acc=st.get("best_test_acc"),
+            last_test_acc=st.get("last_test_acc"),
+            started=started,
+            duration=(ended or time.time()) - started if started else None,
+            message=st.get("message", ""),
+        )
+
+    def _still_running(self, st: dict) -> bool:
+        pid = st.get("pid")
+        if pid == os.getpid():
+            return str(self.path.resolve()) in _ACTIVE
+        return isinstance(pid, int) and _pid_alive(pid)
+
+
+class RunStore:
+    """All runs under one folder (``LENET_RUNS_DIR``, default ``./runs``)."""
+
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = Path(root) if root is not None else runs_dir()
+
+    @staticmethod
+    def new_id() -> str:
+        """Timestamp plus random suffix: sortable, unique, never derived from user text."""
+        return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+    @staticmethod
+    def valid_id(run_id: str) -> bool:
+        return isinstance(run_id, str) and bool(_RUN_ID.match(run_id))
+
+    def create(self, config: dict) -> Run:
+        self.root.mkdir(parents=True, exist_ok=True)
+        while True:
+            path = self.root / self.new_id()
+            try:
+                path.mkdir()
+                break
+            except FileExistsError:
+                continue
+        write_json_atomic(path / "config.json", config)
+        write_json_atomic(
+            path / "status.json",
+            {"state": ev.RUNNING, "pid": os.getpid(), "started": time.time(), "epochs_done": 0},
+        )
+        _ACTIVE.add(str(path.resolve()))
+        return Run(path)
+
+    def get(self, run_id: str) -> Run:
+        """The run with this id; ``KeyError`` for an unknown or malformed id."""
+        if not self.valid_id(run_id) or not (self.root / run_id).is_dir():
+            raise KeyError(f"no run {run_id!r}")
+        return Run(self.root / run_id)
+
+    def list(self) -> list[RunInfo]:
+        """Every run, newest first; unreadable ones included as ``corrupt``."""
+        if not self.root.is_dir():
+            return []
+        runs = [Run(p).info() for p in self.root.iterdir() if p.is_dir() and self.valid_id(p.name)]
+        return sorted(runs, key=lambda r: r.id, reverse=True)
+
+    def delete(self, run_id: str) -> None:
+        run = self.get(run_id)
+        if str(run.path.resolve()) in _ACTIVE:
+            raise RuntimeError("This run is still training; stop it before deleting it.")
+        shutil.rmtree(run.path)

@@ -1,0 +1,34 @@
+"""Training LeNet-5: the config and presets, typed events with one vocabulary of states, the
+one training loop, its live control, and the recipes (standard; the 1998 SDLM ones)."""
+
+from lenet.training.config import (
+    LESSONS,
+    OPTIMIZERS,
+    PRESETS,
+    RECIPES,
+    SCHEDULES,
+    TYPICAL_SECONDS,
+    ConfigError,
+    TrainConfig,
+    make_config,
+)
+from lenet.training.control import Control
+from lenet.training.loop import Result, configure_threads, train
+from lenet.training.standard import train_epoch_classification
+
+__all__ = [
+    "LESSONS",
+    "OPTIMIZERS",
+    "PRESETS",
+    "RECIPES",
+    "SCHEDULES",
+    "TYPICAL_SECONDS",
+    "ConfigError",
+    "TrainConfig",
+    "make_config",
+    "Control",
+    "Result",
+    "configure_threads",
+    "train",
+    "train_epoch_classification",
+]

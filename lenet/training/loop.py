@@ -1,0 +1,232 @@
+"""``train``: the one training loop, whatever the recipe.
+
+The loop owns what every run does: the data and its order, the epoch-0 checkpoint, the control
+checks between steps, the live "batch" events and the weights published about once a second,
+evaluation and checkpoints after each epoch, and the ending. A recipe (``standard``, or the
+1998 ``paper`` and ``paper-fast``) supplies the steps. The loop knows nothing of the UI: it
+calls ``on_event(dict)`` and checks a ``Control``. The CLI prints a progress bar from those
+events; the dashboard's jobs keep them for live charts; a ``Run`` writes them to disk.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from lenet.analysis.metrics import evaluate_classification
+from lenet.data import Split, load_split
+from lenet.models import build_model, normalization_of
+from lenet.training import events as ev
+from lenet.training.config import TrainConfig
+from lenet.training.control import Control
+from lenet.training.paper_recipe import MiniBatchRecipe, OnePatternRecipe
+from lenet.training.recipe import Chunk, Recipe
+from lenet.training.standard import StandardRecipe
+
+__all__ = ["train", "Result", "configure_threads", "RECIPE_CLASSES"]
+
+RECIPE_CLASSES: dict[str, type] = {
+    "standard": StandardRecipe,
+    "paper": OnePatternRecipe,
+    "paper-fast": MiniBatchRecipe,
+}
+PUBLISH_EVERY_S = 1.0  # live weights for views of the running model
+
+
+@dataclass
+class Result:
+    status: str  # one of lenet.training.events.ENDED: finished, stopped, diverged, interrupted
+    model: nn.Module
+    history: list[dict] = field(default_factory=list)
+    run_id: str | None = None
+    message: str = ""
+
+    @property
+    def final(self) -> dict:
+        """The last epoch event (test metrics), or {} when no epoch finished."""
+        return next((e for e in reversed(self.history) if e["type"] == "epoch"), {})
+
+
+_threads_set = False
+
+
+def configure_threads(n: int) -> None:
+    """Set torch's thread pools once per process (the interop pool can't be resized later)."""
+    global _threads_set
+    torch.set_num_threads(n)
+    if not _threads_set:
+        try:
+            torch.set_num_interop_threads(1)  # no inter-op parallelism in a chain of small ops
+        except RuntimeError:
+            pass  # already fixed by earlier parallel work in this process
+        _threads_set = True
+
+
+def _subset(split: Split, n: int, seed: int) -> tuple[Tensor, Tensor]:
+    if not n or n >= len(split.labels):
+        return split.images, split.labels
+    g = torch.Generator().manual_seed(seed + 1)  # independent of the batch order's stream
+    idx = torch.randperm(len(split.labels), generator=g)[:n]
+    return split.images[idx].contiguous(), split.labels[idx]
+
+
+def diverged_message(loss: float, lr: float) -> str:
+    what = "became NaN" if math.isnan(loss) else f"exploded to {loss:.3g}"
+    return (
+        f"The loss {what} at learning rate {lr:g}: each step overshot so far that the "
+        "weights blew up. Try a learning rate 10x smaller."
+    )
+
+
+class _Window:
+    """Running sums of the steps since the last "batch" event (or the epoch's start)."""
+
+    def __init__(self) -> None:
+        self.loss = self.correct = self.patterns = 0
+        self.seconds = 0.0
+
+    def add(self, chunk: Chunk, seconds: float) -> None:
+        self.loss += chunk.loss_sum
+        self.correct += chunk.correct
+        self.patterns += chunk.patterns
+        self.seconds += seconds
+
+    def event(self, epoch: int, step: int, lr: float, train_seconds: float) -> ev.BatchEvent:
+        """The window's means as a "batch" event (images/s 0 for an untimed window)."""
+        return ev.BatchEvent(
+            type="batch",
+            epoch=epoch,
+            step=step,
+            loss=self.loss / self.patterns,
+            acc=100.0 * self.correct / self.patterns,
+            lr=lr,
+            images_per_s=self.patterns / self.seconds if self.seconds else 0.0,
+            train_seconds=train_seconds,
+        )
+
+
+def train(
+    config: TrainConfig,
+    store=None,
+    control: Control | None = None,
+    on_event: Callable[[dict], None] | None = None,
+    run=None,
+) -> Result:
+    """Train LeNet-5 as ``config`` says, reporting through ``on_event`` and a ``Run``.
+
+    ``store`` (a ``RunStore``) creates a run folder, or pass an existing ``run``. Events are
+    plain JSON-able dicts (``lenet.training.events``): start, batch, lr, epoch, then one of
+    done | stopped | diverged | interrupted.
+    """
+    cfg = config.validate()
+    configure_threads(cfg.threads)
+    control = control or Control()
+    if run is None and store is not None:
+        run = store.create(asdict(cfg))
+    history: list[dict] = []
+
+    def emit(event: dict) -> None:
+        history.append(event)
+        if run is not None:
+            run.append(event)
+        if on_event is not None:
+            on_event(event)
+
+    norm = normalization_of(cfg.variant)
+    X, Y = _subset(load_split("train", norm), cfg.train_subset, cfg.seed)
+    test = load_split("test", norm)
+    model = build_model(cfg.variant, cfg.init, seed=cfg.seed)
+    recipe: Recipe = RECIPE_CLASSES[cfg.recipe](model, cfg, len(Y))
+    n, per_step = len(Y), recipe.patterns_per_step
+    steps_per_epoch = math.ceil(n / per_step)
+    total_steps = steps_per_epoch * cfg.epochs
+    log_every = cfg.log_every * recipe.chunk_steps  # steps between "batch" events
+    chunk = recipe.chunk_steps * per_step  # patterns between control checks
+    if run is not None:
+        run.save_epoch(0, model, recipe.optimizer, cfg, None)  # epoch 0: the untrained network
+    emit(
+        ev.StartEvent(
+            type="start",
+            time=time.time(),
+            train_images=n,
+            test_images=len(test.labels),
+            steps_per_epoch=steps_per_epoch,
+            total_steps=total_steps,
+            lr=recipe.first_lr,
+        )
+    )
+
+    step, seen, active_s, published = 0, 0, 0.0, 0.0
+    status, message = ev.FINISHED, ""
+    for epoch in range(1, cfg.epochs + 1):
+        data, order = recipe.begin_epoch(epoch, X)
+        totals, window = _Window(), _Window()
+        clock = time.perf_counter()
+        for start in range(0, n, chunk):
+            clock += control.wait_while_paused()  # paused time is not training time
+            if control.stopped:
+                status = ev.INTERRUPTED if control.interrupted else ev.STOPPED
+                break
+            if (lr := control.take_lr()) is not None:
+                recipe.set_lr(lr)
+                emit(ev.LrEvent(type="lr", step=step, epoch=epoch, lr=lr))
+            done = recipe.train(data, Y, order[start : start + chunk])
+            now = time.perf_counter()
+            seconds, clock = now - clock, now
+            active_s += seconds
+            before, step = step, step + done.steps
+            mean = done.loss_sum / max(done.patterns, 1)
+            if not mean < recipe.diverged_above:  # also catches NaN and inf
+                status, message = ev.DIVERGED, diverged_message(mean, recipe.lr)
+                if math.isfinite(mean):  # the spike itself, so the curve shows the explosion
+                    spike = _Window()
+                    spike.add(done, 0.0)
+                    emit(spike.event(epoch, step, recipe.lr, active_s))
+                break
+            totals.add(done, seconds)
+            window.add(done, seconds)
+            seen += done.patterns
+            if step // log_every > before // log_every or start + chunk >= n:
+                emit(window.event(epoch, step, recipe.lr, active_s))
+                window = _Window()
+            if now - published > PUBLISH_EVERY_S:
+                control.publish(model, epoch, step)
+                published = now
+        if status != ev.FINISHED:
+            break
+        metrics = evaluate_classification(
+            model, (test.images, test.labels), topk=(1, 3), batch_size=cfg.eval_batch_size
+        )
+        event = ev.EpochEvent(
+            type="epoch",
+            epoch=epoch,
+            step=step,
+            train_loss=totals.loss / max(totals.patterns, 1),
+            train_acc=100.0 * totals.correct / max(totals.patterns, 1),
+            test_loss=metrics["loss"],
+            test_acc=metrics["top1"],
+            test_top3=metrics["top3"],
+            lr=recipe.lr,
+            train_seconds=active_s,
+            images_per_s=seen / max(active_s, 1e-9),
+        )
+        control.publish(model, epoch, step)
+        if run is not None:
+            run.save_epoch(epoch, model, recipe.optimizer, cfg, event)
+        emit(event)
+
+    if status == ev.STOPPED:
+        message = f"Stopped by request after {step:,} of {total_steps:,} {recipe.unit}."
+    elif status == ev.INTERRUPTED:
+        message = "Training was interrupted (the server shut down); finished epochs are kept."
+    kind = "done" if status == ev.FINISHED else status
+    end = ev.EndEvent(type=kind, step=step, train_seconds=active_s)
+    emit({**end, "message": message} if message else end)
+    if run is not None:
+        run.finish(status, message)
+    return Result(status, model, history, run.id if run is not None else None, message)
