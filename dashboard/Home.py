@@ -1,9 +1,23 @@
 """LeNet-5 Lab: ``streamlit run dashboard/Home.py``. The entry point is the router: it sets the
-page up once and runs whichever page the address names (``navigation.PAGES``)."""
+page up once, finds out who is at this browser, keeps the class's line in the sidebar current,
+and runs whichever page the address names (``navigation.PAGES``) once it knows who it is."""
 
 import streamlit as st
 
-from navigation import streamlit_pages
+from board_view import watch_board
+from identity import current, name_box
+from navigation import LIVE_PAGES, streamlit_pages
 
 st.set_page_config(page_title="LeNet-5 Lab", page_icon="🔢", layout="wide")
-st.navigation(streamlit_pages()).run()
+page = st.navigation(streamlit_pages())
+me = current()
+if me is None:
+    # The browser says who it is a moment after its first run. Drawing the page only then
+    # draws it once, and a message it shows about its address (a bad ?run= or ?sample=,
+    # corrected in the address) is not wiped by a second run.
+    st.caption("Joining the class…")
+    st.stop()
+with st.sidebar:
+    name_box(me)
+    watch_board(me, redraw_on_change=page.url_path in LIVE_PAGES)
+page.run()

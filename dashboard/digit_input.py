@@ -157,9 +157,15 @@ def _drawing(key: str) -> Digit | None:
     if image is not None:
         st.session_state[f"{key}_drawing"] = (objects, image)
     if seed["objects"]:
-        st.button("Start a new drawing", icon=":material/add:", on_click=_new_drawing, args=(key,),
-                  key=f"{prefix}_new", help="Your drawing was kept while another input was shown; "
-                  "this puts it away for an empty canvas.")  # fmt: skip
+        st.button(
+            "Start a new drawing",
+            icon=":material/add:",
+            on_click=_new_drawing,
+            args=(key,),
+            key=f"{prefix}_new",
+            help="Your drawing was kept while another input was shown; "
+            "this puts it away for an empty canvas.",
+        )
     if image is None or not objects:
         st.info("Draw a digit first: the canvas is empty.")
         return None

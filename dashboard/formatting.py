@@ -68,13 +68,15 @@ def final_metrics(out: dict) -> list[tuple[str, str]]:
 
 
 # fmt: off
-RUN_COLUMNS = ["run", "status", "variant", "optimizer", "lr", "batch", "schedule",
+RUN_COLUMNS = ["run", "owner", "status", "variant", "optimizer", "lr", "batch", "schedule",
                "train images", "epochs", "best test %", "duration", "started", "message"]
 # fmt: on
 
 
-def run_table(infos: list) -> pd.DataFrame:
-    """One row per ``RunInfo``: status, variant, key hyperparameters, best accuracy, timing."""
+def run_table(infos: list, names: dict[str, str] | None = None) -> pd.DataFrame:
+    """One row per ``RunInfo``: owner, status, variant, key hyperparameters, best accuracy,
+    timing. ``names`` (participant id -> name now) wins over the name stored with a run."""
+    names = names or {}
     rows = []
     for i in infos:
         c = i.config or {}
@@ -83,6 +85,7 @@ def run_table(infos: list) -> pd.DataFrame:
         rows.append(
             {
                 "run": i.id,
+                "owner": names.get(i.owner.get("id"), i.owner.get("name", "?")),
                 "status": i.status,
                 "variant": i.variant,
                 "optimizer": c.get("optimizer", "?"),

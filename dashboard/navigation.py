@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-__all__ = ["PageInfo", "PAGES", "streamlit_pages", "link"]
+__all__ = ["PageInfo", "PAGES", "LIVE_PAGES", "streamlit_pages", "link"]
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,17 @@ PAGES: dict[str, PageInfo] = {
         "Paper",
         "The 1998 network and recipe, side by side with the paper.",
     ),
+    "class": PageInfo(
+        "views/class.py",
+        "Class",
+        ":material/groups:",
+        "Class",
+        "Who is here and what each trains: the class's runs as one sweep.",
+    ),
 }
+
+# The pages that show the class's runs: they redraw when a run starts, ends or moves.
+LIVE_PAGES = ("Train", "Runs", "Class")
 
 
 def streamlit_pages() -> list:

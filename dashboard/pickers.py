@@ -8,10 +8,11 @@ import dataclasses
 
 import streamlit as st
 
+import identity
 import services
 from formatting import run_label
 from lenet.runs import CheckpointError
-from lenet.serving import Busy
+from lenet.serving import QueueFull
 from lenet.training import PRESETS
 from lenet.training import events as ev
 
@@ -113,11 +114,12 @@ def pick_model(key: str):
         "page trains longer ones)."
     )
     if st.button("Train a quick model", type="primary", icon=":material/bolt:", key=f"{key}_quick"):
+        me = identity.me()
         try:
             quick_cfg = dataclasses.replace(PRESETS["quick"])
-            st.session_state["quick_job"] = services.job_manager().start(quick_cfg)
-        except Busy as e:
-            st.warning(f"{e} Its first weights appear in the sidebar within a few seconds.")
+            st.session_state["quick_job"] = services.job_manager().start(quick_cfg, me, "quick")
+        except (QueueFull, PermissionError) as e:
+            st.warning(str(e))
         else:
             st.rerun()
     return None
@@ -127,6 +129,9 @@ def pick_model(key: str):
 def _quick_progress(job_id: str) -> None:
     """A small live progress line for the quick training; offers a reload once it is done."""
     snap = services.job_manager().snapshot(job_id)
+    if snap["state"] == ev.QUEUED:
+        st.info(f"The quick model waits for a training slot: #{snap['queue_position']} in line.")
+        return
     if snap["state"] in ev.ACTIVE:
         st.progress(
             snap["progress"],

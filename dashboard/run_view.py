@@ -1,37 +1,98 @@
-"""How the Train page shows one run: live while it trains (progress, cards, controls, curves,
-redrawn every second in a fragment), or still once it has ended (outcome, cards, curves)."""
+"""How the Train page shows one run: waiting in the queue (its place and a countdown), live while
+it trains (progress, cards, curves, redrawn every second in a fragment; controls for its owner
+and the teacher only), or still once it has ended (outcome, cards, curves, resume)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 import services
-from formatting import final_metrics, live_metrics
+from formatting import final_metrics, format_duration, live_metrics
+from identity import owner_name, plain
 from lenet import plots
 from lenet.runs import curves_from_events, curves_from_snapshot, outcome
+from lenet.serving.people import Participant, may_control
 from lenet.training import events as ev
 from navigation import link
 from train_form import LR_CHOICES, nearest_lr
 
-__all__ = ["charts", "live_view", "ended_view"]
+__all__ = ["charts", "queued_view", "live_view", "ended_view", "act"]
+
+
+def act(command, *args) -> None:
+    """Run a command of the job manager as this browser's participant; a refusal is shown."""
+    try:
+        command(*args)
+    except (PermissionError, ValueError, KeyError, RuntimeError) as e:
+        st.session_state["_command_refused"] = str(e)
+
+
+def show_refusal() -> None:
+    """What the last command said: a refusal (a warning), or what it did (a toast)."""
+    if refused := st.session_state.pop("_command_refused", None):
+        st.warning(refused, icon=":material/block:")
+    if done := st.session_state.pop("_command_done", None):
+        st.toast(done, icon=":material/check:")
+
+
+def _cancel(run_id: str, me: Participant) -> None:
+    """Cancel a queued run; the page then stops showing it (its folder is gone)."""
+    act(services.job_manager().cancel, run_id, me)
+    if "_command_refused" not in st.session_state:
+        if st.session_state.get("run_id") == run_id:
+            st.session_state.pop("run_id")
+        if st.query_params.get("run") == run_id:
+            st.query_params.pop("run")
+        st.session_state["_command_done"] = f"Run {run_id} cancelled: it left the queue."
+
+
+@st.fragment(run_every=1.0)
+def queued_view(run_id: str, me: Participant) -> None:
+    jm = services.job_manager()
+    try:
+        snap = jm.snapshot(run_id)
+    except KeyError:  # cancelled, here or by the teacher: the page draws what is left
+        st.rerun(scope="app")
+    if snap["state"] != ev.QUEUED:
+        st.rerun(scope="app")  # it has started: draw it as it is now
+    place, wait = snap["queue_position"], snap["queue_wait_s"]
+    ahead = "next in line" if place == 1 else f"{place - 1} run(s) ahead of it"
+    paused = any(j["state"] == ev.PAUSED for j in jm.board()["jobs"])
+    st.info(
+        f"**Waiting in the queue**, {ahead}: it should start in about "
+        f"{format_duration(wait)} (the class shares {jm.max_jobs} training slot(s))"
+        + (", later if a paused run stays paused." if paused else "."),
+        icon=":material/hourglass_top:",
+    )
+    if may_control(me, snap["owner"]):
+        st.button(
+            "Cancel this run",
+            icon=":material/close:",
+            key="cancel_queued",
+            on_click=_cancel,
+            args=(run_id, me),
+        )
 
 
 def charts(curves, key: str) -> None:
     """The loss and accuracy curves side by side, the epoch axis fixed to the planned run."""
     loss_col, acc_col = st.columns(2)
-    args = (curves.batches, curves.epochs, curves.steps_per_epoch, curves.lr_changes)
+    args = (curves.batches, curves.epochs, curves.steps_per_epoch, curves.marks)
     kw = {"height": 340, "x_max": curves.planned_epochs}
     loss_col.plotly_chart(plots.loss_figure(*args, **kw), key=f"loss_{key}")
     acc_col.plotly_chart(plots.accuracy_figure(*args, **kw), key=f"acc_{key}")
 
 
 @st.fragment(run_every=1.0)
-def live_view(run_id: str) -> None:
+def live_view(run_id: str, me: Participant) -> None:
     jm = services.job_manager()
-    snap = jm.snapshot(run_id)
+    try:
+        snap = jm.snapshot(run_id)
+    except KeyError:  # ended and deleted between two polls
+        st.rerun(scope="app")
     if snap["state"] not in ev.ACTIVE:
         st.rerun(scope="app")  # ended: one full rerun draws the still view and stops polling
-    ctl, state, curves = jm.control(run_id), snap["state"], curves_from_snapshot(snap)
+    state, curves = snap["state"], curves_from_snapshot(snap)
     now = curves.batches[-1]["lr"] if curves.batches else snap["config"]["lr"]
     st.progress(
         snap["progress"],
@@ -41,37 +102,56 @@ def live_view(run_id: str) -> None:
     )
     for col, (label, value) in zip(st.columns(5), live_metrics(snap), strict=True):
         col.metric(label, value)
+    if may_control(me, snap["owner"]):
+        _controls(jm, run_id, me, state, snap["config"]["lr"])
+    else:
+        st.caption(
+            f"Watching {plain(owner_name(snap['owner']))}'s run: only they and the teacher "
+            "can pause, stop or steer it."
+        )
+    charts(curves, "live")
+
+
+def _controls(jm, run_id: str, me: Participant, state: str, lr: float) -> None:
     b = st.columns([1, 1, 3, 1], vertical_alignment="bottom")
     if state == ev.PAUSED:
         b[0].button(
             "Resume",
-            on_click=ctl.resume,
+            on_click=act,
+            args=(jm.resume, run_id, me),
             type="primary",
             width="stretch",
             icon=":material/play_arrow:",
         )
     else:
-        b[0].button("Pause", on_click=ctl.pause, width="stretch", icon=":material/pause:")
-    b[1].button("Stop", on_click=ctl.stop, width="stretch", icon=":material/stop:")
+        b[0].button(
+            "Pause",
+            on_click=act,
+            args=(jm.pause, run_id, me),
+            width="stretch",
+            icon=":material/pause:",
+        )
+    b[1].button(
+        "Stop", on_click=act, args=(jm.stop, run_id, me), width="stretch", icon=":material/stop:"
+    )
     new_lr = b[2].select_slider(
         "Learning rate from now on",
         LR_CHOICES,
-        value=nearest_lr(snap["config"]["lr"]),
+        value=nearest_lr(lr),
         format_func="{:g}".format,
         key=f"live_lr_{run_id}",
     )
     b[3].button(
         "Set rate",
-        on_click=ctl.set_lr,
-        args=(new_lr,),
+        on_click=act,
+        args=(jm.set_lr, run_id, me, new_lr),
         width="stretch",
         key="set_lr",
         help="Takes effect at the next step and is marked on the curves; the schedule stops.",
     )
-    charts(curves, "live")
 
 
-def ended_view(run_id: str, config: dict) -> None:
+def ended_view(run_id: str, config: dict, me: Participant) -> None:
     """A run that has ended (here or in an earlier server), from its stored events."""
     stored = services.store().get(run_id)
     out, info = outcome(events := stored.events()), stored.info()
@@ -88,6 +168,16 @@ def ended_view(run_id: str, config: dict) -> None:
         st.error(message or "Training failed.")
     else:
         st.info(message or f"This run is {info.status}.", icon=":material/stop_circle:")
+    if info.resumable and may_control(me, info.owner):
+        jm = services.job_manager()
+        st.button(
+            "Resume from epoch " + str(info.epochs_done),
+            icon=":material/replay:",
+            key="resume_run",
+            on_click=act,
+            args=(jm.resume_run, run_id, me),
+            help="Goes on from the newest checkpoint: same run, same curves.",
+        )
     if out["epochs_done"] or out["train_seconds"]:  # a run that blew up at once has no numbers
         for col, (label, value) in zip(st.columns(4), final_metrics(out), strict=True):
             col.metric(label, value)

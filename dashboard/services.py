@@ -5,15 +5,17 @@ memory, stored models and their predictions. Cached with ``st.cache_resource`` /
 from __future__ import annotations
 
 import os
+import sys
 
 import pandas as pd
 import streamlit as st
 
-from lenet.analysis.predictions import predict
+from lenet.analysis.predictions import cached_predict
 from lenet.data import MnistUnavailable, Split, ensure_mnist, load_split
 from lenet.models import normalization_of
 from lenet.runs import RunStore
 from lenet.serving import JobManager
+from lenet.serving.people import teacher_token
 from lenet.training import configure_threads
 
 __all__ = [
@@ -31,11 +33,26 @@ __all__ = [
 def job_manager() -> JobManager:
     """One per server process: jobs outlive reruns, page switches and browser reloads. Each
     job trains in a worker process of its own, with a warm spare waiting for the next Start
-    (``LENET_WARM_WORKER=0`` turns the spare off)."""
+    (``LENET_WARM_WORKER=0`` turns the spare off); ``LENET_MAX_JOBS`` train at once."""
     configure_threads(2)  # once per process, for the pages' own inference
-    limit = int(os.environ.get("LENET_MAX_JOBS", "1"))
     warm = os.environ.get("LENET_WARM_WORKER", "1") != "0"
-    return JobManager(RunStore(), max_jobs=limit, isolation="process", warm=warm)
+    manager = JobManager(RunStore(), isolation="process", warm=warm)
+    _announce_teacher_link()
+    return manager
+
+
+def _announce_teacher_link() -> None:
+    """When the teacher token was made by this server: its sign-in address, once, on the
+    server's console (nowhere else), for the teacher to click."""
+    token, made_here = teacher_token()
+    if made_here:
+        host = st.get_option("browser.serverAddress") or "localhost"
+        port = st.get_option("browser.serverPort") or st.get_option("server.port")
+        print(
+            f"\n  Teacher sign-in (keep it to yourself): http://{host}:{port}/?teacher={token}\n",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def store() -> RunStore:
@@ -79,5 +96,7 @@ def live_model(run_id: str):
 
 @st.cache_data(max_entries=8, show_spinner="Predicting all 10,000 test digits…")
 def predictions(run_id: str, epoch: int) -> pd.DataFrame:
+    """The checkpoint's predictions table, kept in the run folder (``cached_predict``)."""
     model = load_model(run_id, epoch)
-    return predict(model, split("test", normalization_of(model.variant)))
+    cache = store().get(run_id).cache_path("predictions", epoch, ".npz")
+    return cached_predict(model, split("test", normalization_of(model.variant)), cache)

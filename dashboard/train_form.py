@@ -6,15 +6,15 @@ from __future__ import annotations
 import math
 
 from formatting import format_duration, median_duration
-from lenet.training import LESSONS, PRESETS, TYPICAL_SECONDS
+from lenet.training import TYPICAL_SECONDS, lesson_of
 
 __all__ = [
     "LR_CHOICES",
     "nearest_lr",
     "FORM_FIELDS",
-    "lesson_for",
     "preset_duration",
     "describe",
+    "choose_run",
 ]
 
 # A 1-2-3-5 ladder: even steps on a log axis, and every preset's rate is on it.
@@ -46,26 +46,10 @@ def nearest_lr(lr: float) -> float:
     return min(LR_CHOICES, key=lambda c: abs(math.log(c) - math.log(lr)))
 
 
-def lesson_for(config: dict) -> str | None:
-    """The preset (a key of ``LESSONS``) this configuration is, or None.
-
-    Matching on the form's fields, not on a remembered choice, lets every viewer of a run (and
-    the stored run itself) know what to watch. A field missing from an older run's config
-    counts as that field's default.
-    """
-    for name in LESSONS:
-        preset = PRESETS[name]
-        if all(
-            config.get(f, getattr(PRESETS["default"], f)) == getattr(preset, f) for f in FORM_FIELDS
-        ):
-            return name
-    return None
-
-
 def preset_duration(name: str, infos: list) -> str:
     """How long the preset takes, in words: the median of this server's finished runs of it,
     else the time measured on the development machine (2 cores)."""
-    mine = [i for i in infos if i.config and lesson_for(i.config) == name]
+    mine = [i for i in infos if i.config and lesson_of(i.config) == name]
     seconds = median_duration(mine)
     if seconds is not None:
         return f"about {format_duration(seconds)} here (median of {len(mine)} run(s))"
@@ -79,3 +63,20 @@ def describe(config: dict) -> str:
     if recipe != "standard":
         return f"{variant} · {recipe} recipe (SDLM, η per pass)"
     return f"{variant} · {config.get('optimizer', '?')} · lr {config.get('lr', 0):g}"
+
+
+def choose_run(
+    linked: str | None, last: str | None, mine: list[str], spotlight: str | None, follow: bool
+) -> tuple[str | None, str]:
+    """Which run the Train page shows, and why: a run named in the address, else the one this
+    browser last started or watched, else the newest of one's own queued or training runs,
+    else (when following) the run the teacher spotlights. ("", "") means none."""
+    if linked:
+        return linked, "linked"
+    if last:
+        return last, "last"
+    if mine:
+        return mine[0], "mine"
+    if follow and spotlight:
+        return spotlight, "following"
+    return None, ""

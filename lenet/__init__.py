@@ -52,7 +52,7 @@ _EXPORTS: dict[str, str] = {
         ["RunStore", "Run", "CheckpointError", "export_run", "import_run", "evolution"],
         "lenet.runs",
     ),
-    **dict.fromkeys(["JobManager", "Busy"], "lenet.serving"),
+    **dict.fromkeys(["JobManager", "QueueFull", "Participant"], "lenet.serving"),
     **dict.fromkeys(["show_batch_images", "visualize_test_predictions"], "lenet.plots"),
 }  # fmt: skip
 

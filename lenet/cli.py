@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -105,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(t)
     t.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     t.add_argument("--no-store", action="store_true", help="don't write a run folder")
+    t.add_argument(
+        "--resume",
+        metavar="RUN_ID",
+        default=None,
+        help="go on with an interrupted run from its newest checkpoint, with its own settings",
+    )
     e = sub.add_parser("eval", help="evaluate a stored run on the test set")
     e.add_argument("--run", required=True, help="run id (see `python -m lenet runs`)")
     e.add_argument("--epoch", type=_nonneg_int, default=None)
@@ -141,8 +148,14 @@ def _progress_printer():
 
     def on_event(e: dict) -> None:
         nonlocal bar
-        if e["type"] == "start":
-            bar = tqdm(total=e["total_steps"], unit="step", file=sys.stderr, dynamic_ncols=True)
+        if e["type"] in ("start", "resume"):
+            bar = tqdm(
+                total=e["total_steps"],
+                initial=e.get("step", 0),
+                unit="step",
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
         elif e["type"] == "batch" and bar is not None:
             bar.update(e["step"] - bar.n)
             bar.set_postfix(
@@ -168,11 +181,35 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return make_config(args.preset, **{k: v for k, v in given.items() if v is not None})
 
 
+def _resumed_run(args):
+    """(config, run) of the interrupted run ``--resume`` names; ConfigError when it can't."""
+    given = [f.name for f in fields(TrainConfig) if getattr(args, f.name, None) is not None]
+    if given or args.preset or args.no_store:
+        flags = ", ".join("--" + g.replace("_", "-") for g in given) or "--preset/--no-store"
+        raise ConfigError(f"--resume goes on with the run's own settings; drop {flags}")
+    try:
+        run = RunStore().get(args.resume)
+    except KeyError:
+        raise ConfigError(f"--resume {args.resume}: there is no such run") from None
+    info = run.info()
+    if not info.resumable:
+        raise ConfigError(f"--resume {args.resume}: the run is {info.status} with "
+                          f"{info.epochs_done} finished epoch(s); only an interrupted run "
+                          "with epochs left can go on")  # fmt: skip
+    run.set_state(ev.RUNNING, pid=os.getpid(), started=time.time(), message="")
+    return TrainConfig.from_dict(run.config).validate(), run
+
+
 def _cmd_train(args) -> int:
-    cfg = config_from_args(args)
+    run = None
+    if args.resume:
+        cfg, run = _resumed_run(args)
+    else:
+        cfg = config_from_args(args)
     print("config: " + json.dumps(asdict(cfg)), file=sys.stderr)
     t0 = time.perf_counter()
-    result = train(cfg, store=None if args.no_store else RunStore(), on_event=_progress_printer())
+    store = None if args.no_store or run is not None else RunStore()
+    result = train(cfg, store=store, run=run, resume=run is not None, on_event=_progress_printer())
     if result.status != ev.FINISHED:
         print(f"{result.status}: {result.message}", file=sys.stderr)
     final, end = result.final, ev.end_event(result.history)

@@ -169,10 +169,16 @@ def wait_for_streamlit_idle(page, timeout: float = 30_000, settle_ms: int = 150)
     page.wait_for_selector(APP_IDLE, state="attached", timeout=timeout)
 
 
-def open_app(page, url: str, timeout: float = 60_000) -> None:
-    """Navigate to ``url`` (base URL or a page path) and wait for its first run to finish."""
+def open_app(page, url: str, timeout: float = 60_000, joined: bool = True) -> None:
+    """Navigate to ``url`` (base URL or a page path) and wait for its first run to finish.
+
+    ``joined``: also wait until the browser has told the server who is at it (the dashboard's
+    router draws the page only then; the sidebar's "Your name" box appears with it)."""
     page.goto(url, wait_until="domcontentloaded", timeout=timeout)
     wait_for_streamlit_idle(page, timeout=timeout, settle_ms=0)
+    if joined:
+        page.locator(SIDEBAR).get_by_label("Your name").wait_for(state="attached", timeout=timeout)
+        wait_for_streamlit_idle(page, timeout=timeout, settle_ms=0)
 
 
 def assert_no_exception(page) -> None:
@@ -189,3 +195,59 @@ def screenshot(page, name: str, full_page: bool = True) -> Path:
     path = SCREENSHOT_DIR / f"{safe}.png"
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+# --- waiting on the live pages, and who is at a browser ---------------------------------------
+
+SIDEBAR = '[data-testid="stSidebar"]'
+WORD_JOINER = "\u2060"  # what the dashboard puts after a colon in a name (identity.plain)
+
+
+def wait_until(predicate, timeout: float = 90.0, what: str = "condition") -> None:
+    """Poll ``predicate`` (live pages redraw themselves every second or two) until it is true;
+    fail after ``timeout`` seconds. An exception counts as "not yet": the element may be
+    being replaced by the next redraw."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except Exception:  # noqa: BLE001
+            pass
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def progress_text(page) -> str:
+    """The Train page's progress line ("Running · epoch 1 of 2 · step 10 of 94 · ..."), or ""."""
+    bars = page.locator('[data-testid="stProgress"]')
+    return bars.first.inner_text() if bars.count() else ""
+
+
+def progress_step(page) -> int:
+    found = re.search(r"step ([\d,]+) of", progress_text(page))
+    return int(found.group(1).replace(",", "")) if found else -1
+
+
+def sidebar_text(page) -> str:
+    """The sidebar's text as a person reads it (the invisible word joiners left out)."""
+    return page.locator(SIDEBAR).inner_text().replace(WORD_JOINER, "")
+
+
+def my_name(page) -> str:
+    """The name this browser takes part under: the sidebar's "Your name" box (there once the
+    browser has told the server who it is)."""
+    box = page.locator(SIDEBAR).get_by_label("Your name")
+    box.wait_for()
+    return box.input_value()
+
+
+def choose_name(page, name: str, timeout: float = 30.0) -> None:
+    """Type ``name`` into the sidebar's box and wait until the sidebar says it."""
+    wait_for_streamlit_idle(page)
+    box = page.locator(SIDEBAR).get_by_label("Your name")
+    box.fill(name)
+    box.press("Enter")
+    wait_until(
+        lambda: f"You take part as {name}," in sidebar_text(page), timeout, f"the name {name!r}"
+    )

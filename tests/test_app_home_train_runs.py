@@ -4,7 +4,6 @@ AppTest runs fragments inline and never fires ``run_every``, so a test polls by 
 ``at.run()`` again, as the browser's timer would.
 """
 
-import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from app_utils import open_page
+from app_utils import STUDENT_ID, TOKEN, open_page, person
 from lenet.runs import RunStore
 from lenet.training import LESSONS, PRESETS, TrainConfig, train
 
@@ -161,44 +160,36 @@ def test_train_tiny_run_to_the_end(runs_dir):
     assert len(at.get("plotly_chart")) == 2
 
 
-def test_train_second_viewer_sees_the_job_and_is_told_busy(runs_dir):
+def test_train_second_viewer_is_queued_and_can_watch(runs_dir, monkeypatch):
+    """Someone else's run holds the only slot: Start queues, with its place; Watch shows that
+    run without its controls (they are its owner's and the teacher's)."""
+    monkeypatch.setenv("LENET_MAX_JOBS", "1")
     from services import job_manager
 
     jm = job_manager()
-    job = jm.start(replace(PRESETS["default"], train_subset=2000, epochs=1, threads=1))
-    jm.control(job).pause()  # hold it active for as long as the test needs
+    bob = person("bob-of-the-train-tests-01", "Bob")
+    job = jm.start(replace(PRESETS["default"], train_subset=2000, epochs=1, threads=1), bob)
+    jm.pause(job, bob)  # hold it active for as long as the test needs
     try:
         at = open_page("train").run()
-        assert f"Running now: **{job}**" in texts(at)
+        assert "Training now: Bob." in texts(at)
         at.button(key="start").click().run()
         assert not at.exception
-        assert any("Busy" in w.value and "Watch it, or wait" in w.value for w in at.warning)
+        mine = at.session_state["run_id"]
+        assert mine != job and jm.snapshot(mine)["state"] == "queued"
+        assert "**Waiting in the queue**, next in line" in texts(at)
+        assert not at.warning  # no refusal: Start never answers "busy" now
         at.button(key=f"watch_{job}").click().run()
         assert not at.exception
         assert any(job in h.value for h in at.subheader)
         poll(at, lambda a: "Paused" in a.get("progress")[0].proto.text, 60)  # after data loading
-        # Change the learning rate mid-run: the trainer takes it and the curves mark it.
-        at.select_slider(key=f"live_lr_{job}").set_value(0.02).run()
-        at.button(key="set_lr").click().run()
-        jm.control(job).resume()
-        poll(
-            at,
-            lambda a: (
-                jm.snapshot(job)["lr_changes"]
-                or jm.snapshot(job)["state"] not in ("starting", "running")
-            ),
-            60,
-        )
-        assert [c["lr"] for c in jm.snapshot(job)["lr_changes"]] == [0.02]
-        at.run()
-        marks = [
-            a["text"]
-            for c in at.get("plotly_chart")
-            for a in json.loads(c.proto.spec)["layout"].get("annotations", [])
-        ]
-        assert "lr → 0.02" in marks
+        assert "Watching Bob's run: only they and the teacher can pause" in texts(at)
+        assert not {"Pause", "Resume", "Stop", "Set rate"} & {b.label for b in at.button}
+        assert "Training now: Bob." not in texts(at)  # the run shown is not listed again
     finally:
-        jm.control(job).stop()
+        for queued in jm.queue():
+            jm.cancel(queued.id, bob if queued.id == job else person(STUDENT_ID))
+        jm.stop(job, bob)
         jm.wait(job, 60)
 
 
@@ -211,12 +202,19 @@ def test_train_url_with_stored_or_unknown_run(two_runs, monkeypatch):
     at.run()
     assert not at.exception
     assert "Test accuracy (top-1)" in metrics(at) and len(at.get("plotly_chart")) == 2
+    newest = RunStore(two_runs).list()[0].id
     for bad in ("../../etc/passwd", "20990101-000000-abcdef"):
         at = open_page("train")
         at.query_params["run"] = bad
         at.run()
         assert not at.exception
-        assert "doesn't exist here" in texts(at) and "Start training" in texts(at)
+        assert "doesn't exist here" in texts(at) and "run" not in at.query_params
+        # Runs from before owners are the teacher's: a student with none follows the newest.
+        assert any(newest in h.value for h in at.subheader)
+        assert "you follow the teacher's run" in texts(at)
+        at.toggle(key="follow").set_value(False).run()
+        assert not at.exception and "press **Start training**" in texts(at)
+        assert not at.subheader
     st.cache_resource.clear()
 
 
@@ -230,6 +228,7 @@ def test_runs_page_empty(runs_dir):
 
 
 def test_runs_page_lists_compares_and_deletes(two_runs, tmp_path, monkeypatch):
+    """A student sees every run but can't delete the teacher's; the teacher can."""
     import shutil
 
     root = tmp_path / "runs"
@@ -252,9 +251,15 @@ def test_runs_page_lists_compares_and_deletes(two_runs, tmp_path, monkeypatch):
         "started",
     } <= set(table)
     assert len(at.get("plotly_chart")) == 2  # the newest run is selected by default
-    assert f"**{ids[0]}** · finished" in texts(at)
+    assert f"**{ids[0]}** · finished · Teacher" in texts(at)
+    assert list(table["owner"]) == ["Teacher", "Teacher"]  # runs from before owners
     assert at.get("download_button")
+    assert not [b for b in at.button if b.key == "delete"]  # a student's view
+    assert "Only a run's owner and the teacher can delete it." in texts(at)
 
+    monkeypatch.setenv("LENET_TEACHER_TOKEN", TOKEN)
+    at = open_page("runs", {"teacher": TOKEN}, participant="the-teacher-of-runs-0001").run()
+    assert not at.exception
     at.button(key="delete").click().run()
     assert "for good?" in texts(at)
     at.button(key="delete_yes").click().run()
@@ -268,15 +273,18 @@ def test_runs_page_refuses_to_delete_a_running_run(runs_dir):
     from services import job_manager
 
     jm = job_manager()
-    job = jm.start(replace(PRESETS["default"], train_subset=2000, epochs=1, threads=1))
-    jm.control(job).pause()
+    me = person(STUDENT_ID)
+    job = jm.start(replace(PRESETS["default"], train_subset=2000, epochs=1, threads=1), me)
+    jm.pause(job, me)
     try:
-        at = open_page("runs").run()
+        at = open_page("runs").run()  # the run's own owner
         assert not at.exception
         assert "can't be deleted or exported" in texts(at)
         assert not [b for b in at.button if b.key == "delete"]
+        with pytest.raises(RuntimeError):
+            jm.delete_run(job, me)
     finally:
-        jm.control(job).stop()
+        jm.stop(job, me)
         jm.wait(job, 60)
 
 

@@ -144,18 +144,28 @@ def test_bad_uploads_get_a_clear_message(runs_dir, use_runs, name, data, message
     assert not at.metric
 
 
-def test_no_model_offers_quick_training_and_reports_busy(tmp_path, use_runs, monkeypatch):
+def test_no_model_offers_quick_training_and_reports_a_refusal(tmp_path, use_runs, monkeypatch):
     use_runs(tmp_path / "empty")
+    monkeypatch.setenv("LENET_TEACHER_TOKEN", app_utils.TOKEN)
     at = open_page()
     assert not at.exception and "no trained model yet" in texts(at)
-    from lenet.serving import Busy, JobManager
+    from lenet.serving import ClassSettings, JobManager, QueueFull
+    from services import job_manager
 
-    def busy(self, config):
-        raise Busy("Busy: run 20990101-000000-abcdef is already training on this server's cores.")
-
-    monkeypatch.setattr(JobManager, "start", busy)
+    # The teacher has set the class to watch only: the quick training is refused, and says why.
+    teacher = app_utils.person(app_utils.TEACHER_ID, teacher=True)
+    job_manager().set_settings(ClassSettings(watch_only=True), teacher)
     at.button(key="fm_quick").click().run()
-    assert not at.exception and "already training" in texts(at)
+    assert not at.exception and "watch only" in texts(at)
+    assert not job_manager().jobs() and "quick_job" not in at.session_state
+
+    def full(self, config, actor, lesson=None):
+        raise QueueFull("You already have 1 run(s) waiting or training (at most 1 each).")
+
+    job_manager().set_settings(ClassSettings(), teacher)
+    monkeypatch.setattr(JobManager, "start", full)
+    at.button(key="fm_quick").click().run()
+    assert not at.exception and "You already have 1 run(s) waiting" in texts(at)
 
 
 def test_quick_training_from_the_page(tmp_path, use_runs, monkeypatch):
@@ -175,7 +185,7 @@ def test_quick_training_from_the_page(tmp_path, use_runs, monkeypatch):
 
 
 def test_damaged_checkpoint_gives_its_message(runs_dir, tmp_path, use_runs):
-    run = next(p for p in runs_dir.iterdir() if p.is_dir())
+    run = next(p for p in runs_dir.iterdir() if RunStore.valid_id(p.name))  # not .class/
     copy = shutil.copytree(run, tmp_path / "runs" / run.name)
     (copy / "checkpoints" / "epoch_001.pt").write_bytes(b"garbage")
     use_runs(tmp_path / "runs")

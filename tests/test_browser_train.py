@@ -1,7 +1,7 @@
 """Training from the dashboard in a real browser: live curves, pause / resume, a new learning
-rate mid-run, a reload that re-attaches through ``?run=``, stop, a second browser that sees the
-job and is told the server is busy, the lessons (the diverged one explained, not an error), and
-two runs compared on the Runs page.
+rate mid-run, a reload that re-attaches through ``?run=``, stop, a second browser whose Start
+waits in the queue and who watches the first one's run, the lessons (the diverged one
+explained, not an error), and two runs compared on the Runs page.
 
 Runs are long enough to act on (20,000 images, 2 epochs) and are stopped early.
 """
@@ -61,6 +61,13 @@ def _wait(predicate, timeout: float = 90.0, what: str = "condition") -> None:
             pass
         time.sleep(0.25)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def _my_name(page) -> str:
+    """The name this browser takes part under, as its sidebar shows it."""
+    box = page.locator('[data-testid="stSidebar"]').get_by_label("Your name")
+    box.wait_for()
+    return box.input_value()
 
 
 def _configure_and_start(page, subset: int = 20000, epochs: int = 2) -> str:
@@ -138,8 +145,10 @@ def test_train_pause_resume_reload_stop(page, start_streamlit):
     assert _real_errors(page) == []
 
 
-def test_second_browser_sees_job_and_is_told_busy(browser, start_streamlit):
-    server = start_streamlit()
+def test_second_browser_is_queued_and_watches(browser, start_streamlit):
+    """Two students: the second one's Start waits in the queue (with its place) while the
+    first one's run holds the only slot; Watch shows that run without its controls."""
+    server = start_streamlit(env={"LENET_MAX_JOBS": "1"})
     first = browser.new_context(viewport=TALL)
     second = browser.new_context(viewport=TALL)
     try:
@@ -147,15 +156,26 @@ def test_second_browser_sees_job_and_is_told_busy(browser, start_streamlit):
         _train_page(a, server.url)
         run_id = _configure_and_start(a)
         _wait(lambda: _step(a) > 0, 120, "the first browser's job to run")
+        owner = _my_name(a)
 
         _train_page(b, server.url)
-        b.get_by_text(f"Running now: {run_id}").wait_for()
+        assert _my_name(b) != owner  # another browser, another participant
+        b.get_by_text(f"Training now: {owner}.").wait_for()
         b.locator('[data-testid="stSidebar"]').get_by_role("button", name="Start training").click()
         wait_for_streamlit_idle(b)
-        b.get_by_text(re.compile(r"Busy: run .* is already training")).wait_for()
-        screenshot(b, "train_busy_second_browser")
+        b.get_by_text("Waiting in the queue, next in line").wait_for()
+        assert "run=" in b.url  # the queued run is the page's now
+        screenshot(b, "train_queued_second_browser")
+        b.get_by_role("button", name="Cancel this run").click()
+        _wait(
+            lambda: b.get_by_text("Waiting in the queue").count() == 0,
+            30,
+            "the cancelled run to leave the page",
+        )
         b.get_by_role("button", name="Watch").click()
         _wait(lambda: _step(b) > 0 and f"run={run_id}" in b.url, 30, "the second browser watching")
+        b.get_by_text(f"Watching {owner}'s run: only they and the teacher").wait_for()
+        assert b.get_by_role("button", name="Stop").count() == 0
         assert_no_exception(a)
         assert_no_exception(b)
         a.get_by_role("button", name="Stop").click()

@@ -1,18 +1,22 @@
 """The command line: the configuration its flags describe, bad flags, the benchmarks hand-off,
-and one real one-epoch MNIST run with its JSON summary."""
+one real one-epoch MNIST run with its JSON summary, and ``train --resume`` of a killed run."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
-from dataclasses import replace
+import time
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
 
 from lenet import cli
 from lenet.cli import build_parser, config_from_args, main
-from lenet.training import PRESETS
+from lenet.models import LeNet5
+from lenet.runs import RunStore
+from lenet.training import PRESETS, TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -116,3 +120,84 @@ def test_one_real_epoch_reaches_97_percent(tmp_path):
     assert info["id"] == summary["run_id"] and info["status"] == "finished"
     ev = _cli("eval", "--run", summary["run_id"], "--json", env={"LENET_RUNS_DIR": str(tmp_path)})
     assert json.loads(ev.stdout)["test_accuracy"] == pytest.approx(summary["test_accuracy"])
+
+
+# -- train --resume ----------------------------------------------------------------------------
+def test_resume_finishes_a_real_run_killed_after_its_first_epoch(tmp_path):
+    env = {"LENET_RUNS_DIR": str(tmp_path)}
+    args = ["train", "--epochs", "3", "--train-subset", "2000", "--threads", "1"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lenet", *args],
+        cwd=REPO,
+        env=dict(os.environ, **env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not any('"type": "epoch"' in p.read_text() for p in tmp_path.glob("*/metrics.jsonl")):
+            assert proc.poll() is None, "training ended before it could be killed"
+            assert time.monotonic() < deadline, "no finished epoch within 120 s"
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    (info,) = RunStore(tmp_path).list()
+    assert info.status == "interrupted" and info.resumable and 1 <= info.epochs_done < 3
+    out = _cli("train", "--resume", info.id, "--json", env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    assert summary["run_id"] == info.id and summary["status"] == "finished"
+    assert summary["epochs"] == 3 and summary["test_accuracy"] > 80
+    (after,) = json.loads(_cli("runs", "--json", env=env).stdout)  # the same run, no new one
+    assert (after["id"], after["status"], after["epochs_done"]) == (info.id, "finished", 3)
+    kinds = [e["type"] for e in RunStore(tmp_path).get(info.id).events()]
+    assert kinds.count("start") == 1 and kinds.count("resume") == 1 and kinds[-1] == "done"
+
+
+@pytest.fixture
+def stored(tmp_path, monkeypatch):
+    """The CLI's run store in tmp_path, with a finished run and a resumable one."""
+    monkeypatch.setenv("LENET_RUNS_DIR", str(tmp_path))
+    store = RunStore(tmp_path)
+    cfg = TrainConfig(epochs=3)
+    runs = {}
+    for name, state in (("finished", "finished"), ("interrupted", "interrupted")):
+        run = store.create(asdict(cfg))
+        run.save_epoch(1, LeNet5("classic"), None, cfg, None)
+        run.append({"type": "epoch", "epoch": 1, "test_acc": 90.0})
+        run.finish(state)
+        runs[name] = run
+    assert runs["interrupted"].info().resumable and not runs["finished"].info().resumable
+    return runs
+
+
+@pytest.mark.parametrize(
+    "flags,needle",
+    [
+        (["--resume", "20990101-000000-abcdef"], "there is no such run"),
+        (["--resume", "../../etc"], "there is no such run"),
+        (["--resume", "{finished}"], "the run is finished with 1 finished epoch"),
+        (["--resume", "{interrupted}", "--epochs", "5"], "drop --epochs"),
+        (
+            ["--resume", "{interrupted}", "--lr", "0.1", "--train-subset", "9"],
+            "--lr, --train-subset",
+        ),
+        (["--resume", "{interrupted}", "--preset", "quick"], "--preset"),
+        (["--resume", "{interrupted}", "--no-store"], "--no-store"),
+    ],
+)
+def test_a_resume_that_cannot_go_on_exits_2_with_one_line_and_changes_nothing(
+    stored, capsys, flags, needle
+):
+    ids = {name: run.id for name, run in stored.items()}
+    before = {name: run.status() for name, run in stored.items()}
+    with pytest.raises(SystemExit) as exc:
+        main(["train", *(f.format(**ids) for f in flags)])
+    assert exc.value.code == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0] and "Traceback" not in captured.err
+    assert captured.out == ""
+    assert {name: run.status() for name, run in stored.items()} == before
+    assert len(RunStore().list()) == 2  # no new run either

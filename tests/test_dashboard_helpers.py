@@ -20,10 +20,10 @@ from formatting import (
 )
 from lenet import plots
 from lenet.runs import RunInfo, outcome
-from lenet.training import LESSONS, PRESETS, TYPICAL_SECONDS, TrainConfig
+from lenet.training import LESSONS, PRESETS, TYPICAL_SECONDS, TrainConfig, lesson_of
 from prediction_params import PAGE_SIZES, paginate, parse_prediction_params
 from test_curves import EVENTS
-from train_form import FORM_FIELDS, LR_CHOICES, lesson_for, nearest_lr, preset_duration
+from train_form import FORM_FIELDS, LR_CHOICES, nearest_lr, preset_duration
 
 
 def test_lr_ladder_is_log_spaced_and_holds_every_preset():
@@ -76,13 +76,13 @@ def test_pct_has_a_dash_for_nothing():
     assert pct(98.765) == "98.77 %" and pct(98.765, 1) == "98.8 %" and pct(None) == "–"
 
 
-def test_lesson_for_recognises_each_preset_and_nothing_else():
+def test_lesson_of_recognises_each_preset_and_nothing_else():
     assert "recipe" in FORM_FIELDS  # paper and paper-fast differ from each other only there
     for name in LESSONS:
-        assert lesson_for(asdict(PRESETS[name])) == name
-    assert lesson_for(asdict(replace(PRESETS["default"], seed=7))) is None
+        assert lesson_of(asdict(PRESETS[name])) == name
+    assert lesson_of(asdict(replace(PRESETS["default"], seed=7))) is None
     older = {k: v for k, v in asdict(PRESETS["default"]).items() if k != "recipe"}
-    assert lesson_for(older) == "default"  # a run stored before recipes existed
+    assert lesson_of(older) == "default"  # a run stored before recipes existed
 
 
 def _info(run_id: str, status: str, duration: float | None, **config) -> RunInfo:

@@ -1,5 +1,7 @@
 """lenet.serving without Streamlit: the JobManager's background training, snapshots, the
-concurrency cap and shutdown; the worker processes the dashboard trains in; their protocol."""
+concurrency cap (a second job waits in the queue) and shutdown; the worker processes the
+dashboard trains in; their protocol. Who may do what, the queue's order and resuming are
+tests/test_classroom.py's."""
 
 import json
 import os
@@ -17,13 +19,15 @@ import lenet.training.loop as train_mod
 from lenet.data import data_dir
 from lenet.models import LeNet5
 from lenet.runs import RunStore
-from lenet.serving import Busy, JobManager
+from lenet.serving import JobManager, Participant, Roster, default_max_jobs
 from lenet.serving.protocol import apply_command, decode, encode, read_weights, write_weights
 from lenet.training import Control, TrainConfig
 from test_train import _synthetic_split
 
 REPO = Path(__file__).resolve().parents[1]
 CFG = TrainConfig(epochs=2, batch_size=32, lr=3e-3, log_every=2, threads=1)
+ANN = Participant(Roster.new_id(), "Ann")  # students: commands are theirs to give
+BOB = Participant(Roster.new_id(), "Bob")
 
 
 def _until(predicate, timeout: float = 60.0) -> None:
@@ -43,7 +47,7 @@ def jm(monkeypatch, tmp_path):
 
 
 def test_job_runs_to_completion_and_is_stored(jm):
-    job = jm.start(CFG)
+    job = jm.start(CFG, ANN)
     assert jm.wait(job, timeout=60) == "finished"
     snap = jm.snapshot(job)
     assert (
@@ -57,44 +61,68 @@ def test_job_runs_to_completion_and_is_stored(jm):
     assert epoch == 2 and model(torch.zeros(1, 1, 32, 32)).shape == (1, 10)
 
 
-def test_cap_refuses_a_second_job_with_a_clear_message(jm):
-    first = jm.start(replace(CFG, epochs=200))
-    with pytest.raises(Busy, match=first):
-        jm.start(CFG)
-    jm.control(first).stop()
+def test_the_cap_queues_a_second_job_until_the_first_ends(jm):
+    first = jm.start(replace(CFG, epochs=200), ANN)
+    _until(lambda: jm.snapshot(first)["step"] > 0)
+    second = jm.start(replace(CFG, epochs=1), BOB)  # never "busy": it waits its turn
+    time.sleep(0.5)
+    assert jm.snapshot(second)["state"] == "queued" and jm.snapshot(second)["step"] == 0
+    assert jm.active() == [first] and jm.snapshot(second)["queue_position"] == 1
+    jm.stop(first, ANN)
     assert jm.wait(first, timeout=60) == "stopped"
-    second = jm.start(replace(CFG, epochs=1))  # the slot is free again
-    assert jm.wait(second, timeout=60) == "finished"
+    assert jm.wait(second, timeout=60) == "finished"  # the slot went to the next in line
+    ended, started = jm.store.get(first).status()["ended"], jm.store.get(second).status()["started"]
+    assert ended <= started  # one slot: never both at once
     assert [j["id"] for j in jm.jobs()] == [second, first]
 
 
 def test_paused_state_and_diverged_message(jm):
-    job = jm.start(replace(CFG, epochs=200))
-    jm.control(job).pause()
+    job = jm.start(replace(CFG, epochs=200), ANN)
+    jm.pause(job, ANN)
     time.sleep(0.3)
     assert jm.snapshot(job)["state"] == "paused"
-    jm.control(job).stop()
+    jm.stop(job, ANN)
     jm.wait(job, 30)
-    bad = jm.start(replace(CFG, optimizer="sgd", lr=1e3, schedule="constant"))
+    bad = jm.start(replace(CFG, optimizer="sgd", lr=1e3, schedule="constant"), ANN)
     assert jm.wait(bad, 60) == "diverged"
     assert "learning rate" in jm.snapshot(bad)["message"]
 
 
 def test_a_crashing_job_is_reported_not_raised(jm, monkeypatch):
     monkeypatch.setattr(train_mod, "build_model", lambda *a, **k: 1 / 0)
-    job = jm.start(CFG)
+    job = jm.start(CFG, ANN)
     assert jm.wait(job, 30) == "failed"
     assert "ZeroDivisionError" in jm.snapshot(job)["message"]
     assert jm.store.list()[0].status == "failed"
 
 
 def test_shutdown_interrupts_a_job_training_in_a_thread(jm):
-    job = jm.start(replace(CFG, epochs=200))
+    job = jm.start(replace(CFG, epochs=200), ANN)
+    queued = jm.start(CFG, BOB)
     _until(lambda: jm.snapshot(job)["epoch_metrics"])
     jm.shutdown()
     assert jm.snapshot(job)["state"] == "interrupted"
     info = jm.store.get(job).info()
-    assert info.status == "interrupted" and info.epochs_done >= 1
+    assert info.status == "interrupted" and info.epochs_done >= 1 and info.resumable
+    time.sleep(0.3)  # nothing starts after a shutdown: the queued run waits for the next server
+    assert jm.snapshot(queued)["state"] == "queued"
+    assert jm.store.get(queued).info().status == "queued"
+
+
+def test_the_default_number_of_slots_is_one_per_two_cores_or_lenet_max_jobs(monkeypatch):
+    monkeypatch.delenv("LENET_MAX_JOBS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert default_max_jobs() == 8
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert default_max_jobs() == 1
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert default_max_jobs() == 1
+    monkeypatch.setenv("LENET_MAX_JOBS", "3")
+    assert default_max_jobs() == 3
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    for ignored in ("0", "-2", "many", ""):
+        monkeypatch.setenv("LENET_MAX_JOBS", ignored)
+        assert default_max_jobs() == 8
 
 
 # -- the line protocol between a manager and its worker ------------------------------------
@@ -153,17 +181,17 @@ def pm(tmp_path):
 
 
 def test_worker_process_trains_and_obeys_every_command(pm):
-    job = pm.start(replace(SMALL, epochs=3))
+    job = pm.start(replace(SMALL, epochs=3), ANN)
     proc = pm._jobs[job].process
     assert proc.pid != os.getpid()
-    pm.control(job).pause()
+    pm.pause(job, ANN)
     _until(lambda: pm.snapshot(job)["state"] == "paused")
     time.sleep(1.5)  # paused before or after its first batch: either way no progress now
     held = pm.snapshot(job)["step"]
     time.sleep(1.0)
     assert pm.snapshot(job)["step"] == held
-    pm.control(job).set_lr(1e-3)
-    pm.control(job).resume()
+    pm.set_lr(job, ANN, 1e-3)
+    pm.resume(job, ANN)
     _until(lambda: pm.snapshot(job)["lr_changes"])
     assert pm.snapshot(job)["lr_changes"][0]["lr"] == 1e-3
     assert pm.wait(job, 120) == "finished"
@@ -183,32 +211,65 @@ def test_worker_process_trains_and_obeys_every_command(pm):
 
 
 def test_live_weights_arrive_while_the_worker_trains(pm):
-    job = pm.start(replace(SMALL, epochs=30))
+    job = pm.start(replace(SMALL, epochs=30), ANN)
     _until(lambda: pm.live_model(job) is not None and pm.live_model(job)[2] > 0)
     model, epoch, step = pm.live_model(job)
     assert model(torch.zeros(1, 1, 32, 32)).shape == (1, 10) and step > 0
-    pm.control(job).stop()
+    pm.stop(job, ANN)
     assert pm.wait(job, 60) == "stopped"
     assert pm.store.get(job).info().status == "stopped"
 
 
-def test_a_worker_that_dies_is_reported_and_its_run_kept(pm):
-    job = pm.start(replace(SMALL, epochs=200))
+def test_a_worker_killed_mid_run_leaves_it_interrupted_and_resumable_and_the_queue_moves_on(pm):
+    job = pm.start(replace(SMALL, epochs=4), ANN)
+    waiting = pm.start(replace(SMALL, epochs=1), BOB)
     _until(lambda: pm.snapshot(job)["epoch_metrics"])  # one finished epoch, checkpointed
-    pm._jobs[job].process.kill()
-    assert pm.wait(job, 30) == "failed"
-    assert "ended unexpectedly" in pm.snapshot(job)["message"]
+    assert pm.snapshot(waiting)["state"] == "queued"
+    os.kill(pm._jobs[job].process.pid, signal.SIGKILL)  # out of memory, say: no goodbye
+    assert pm.wait(job, 30) == "interrupted"
+    assert "exit code -9" in pm.snapshot(job)["message"]
     info = pm.store.get(job).info()
-    assert info.status == "failed" and info.epochs_done >= 1
-    pm.store.delete(job)  # no longer held as "being written" by this process
-    assert pm.start(replace(SMALL, epochs=1))  # and the slot is free
+    assert info.status == "interrupted" and info.resumable and 1 <= info.epochs_done < 4
+    assert pm.wait(waiting, 120) == "finished"  # the slot went to the next in line
+    assert pm.resume_run(job, ANN) == job  # and the killed run goes on where it was
+    assert pm.wait(job, 120) == "finished", pm.snapshot(job)["message"]
+    info = pm.store.get(job).info()
+    assert (info.status, info.epochs_done) == ("finished", 4)
+    assert [e["type"] for e in pm.store.get(job).events()].count("resume") == 1
+    assert [e["epoch"] for e in pm.snapshot(job)["epoch_metrics"]] == [1, 2, 3, 4]
+    pm.delete_run(job, ANN)  # no longer held as "being written" by this process
+
+
+def test_with_the_teachers_setting_a_lost_workers_run_is_queued_again_once(pm):
+    pm.settings = replace(pm.settings, requeue_interrupted=True)
+    job = pm.start(replace(LONG, epochs=50), ANN)
+    _until(lambda: pm.snapshot(job)["epoch_metrics"])
+    os.kill(pm._jobs[job].process.pid, signal.SIGKILL)
+    _until(lambda: pm.store.get(job).status().get("resume"), 30)  # queued again by itself
+    _until(lambda: pm._jobs[job].process is not None and pm._jobs[job].state == "running", 60)
+    os.kill(pm._jobs[job].process.pid, signal.SIGKILL)  # lost a second time: not again
+    _until(lambda: pm.snapshot(job)["state"] == "interrupted", 30)
+    time.sleep(1.0)
+    assert pm.snapshot(job)["state"] == "interrupted" and pm.store.get(job).info().resumable
+
+
+def test_commands_for_a_training_run_refuse_a_queued_one(jm):
+    first = jm.start(replace(CFG, epochs=50), ANN)
+    _until(lambda: jm.snapshot(first)["state"] == "running")
+    waiting = jm.start(CFG, BOB)
+    for command in (jm.pause, jm.resume, jm.stop):
+        with pytest.raises(ValueError, match="waits in the queue: cancel it instead"):
+            command(waiting, BOB)
+    with pytest.raises(ValueError, match="waits in the queue"):
+        jm.set_lr(waiting, BOB, 0.1)
+    jm.stop(first, ANN)
 
 
 def test_a_worker_is_interrupted_when_the_manager_goes_away(tmp_path):
     """Closing the command pipe (the server exited or was killed) ends the run cleanly, as
     interrupted: nobody asked it to stop."""
     pm = JobManager(RunStore(tmp_path), isolation="process")
-    job = pm.start(replace(SMALL, epochs=200))
+    job = pm.start(replace(SMALL, epochs=200), ANN)
     _until(lambda: pm.snapshot(job)["state"] == "running")
     pm._jobs[job].process.stdin.close()
     assert pm.wait(job, 60) == "interrupted"
@@ -218,7 +279,7 @@ def test_a_worker_is_interrupted_when_the_manager_goes_away(tmp_path):
 
 
 def test_sigterm_interrupts_a_worker_and_keeps_its_finished_epochs(pm):
-    job = pm.start(LONG)
+    job = pm.start(LONG, ANN)
     _until(lambda: pm.snapshot(job)["epoch_metrics"], timeout=120)  # one epoch checkpointed
     os.kill(pm._jobs[job].process.pid, signal.SIGTERM)
     assert pm.wait(job, 60) == "interrupted"
@@ -233,7 +294,7 @@ def test_sigterm_interrupts_a_worker_and_keeps_its_finished_epochs(pm):
 
 def test_shutdown_interrupts_a_worker_during_training(tmp_path):
     pm = JobManager(RunStore(tmp_path), isolation="process")
-    job = pm.start(LONG)
+    job = pm.start(LONG, ANN)
     _until(lambda: pm.snapshot(job)["epoch_metrics"], timeout=120)
     pm.shutdown()
     assert pm.snapshot(job)["state"] == "interrupted"
@@ -252,7 +313,7 @@ def test_a_relative_data_dir_is_found_by_the_worker_process(tmp_path, monkeypatc
     monkeypatch.setenv("LENET_DATA_DIR", "mnist-link")
     pm = JobManager(RunStore(tmp_path / "runs"), isolation="process")
     try:
-        job = pm.start(TrainConfig(epochs=1, train_subset=500, threads=1))
+        job = pm.start(TrainConfig(epochs=1, train_subset=500, threads=1), ANN)
         assert pm.wait(job, 120) == "finished", pm.snapshot(job)["message"]
     finally:
         pm.shutdown()
@@ -263,15 +324,15 @@ def test_a_relative_data_dir_is_found_by_the_worker_process(tmp_path, monkeypatc
 def test_warm_spare_takes_the_next_job_and_is_replaced(tmp_path):
     pm = JobManager(RunStore(tmp_path), isolation="process", warm=True)
     try:
-        spare = pm._spare
+        spare = pm._runner._spare
         assert spare is not None and spare.poll() is None
-        job = pm.start(replace(SMALL, epochs=1))
+        job = pm.start(replace(SMALL, epochs=1), ANN)
         assert pm._jobs[job].process is spare
         assert pm.wait(job, 120) == "finished"
-        assert pm._spare is not None and pm._spare is not spare  # ready for the next Start
+        assert pm._runner._spare is not None and pm._runner._spare is not spare  # for the next
     finally:
         pm.shutdown()
-    assert spare.poll() is not None and pm._spare is None
+    assert spare.poll() is not None and pm._runner._spare is None
 
 
 def test_worker_protocol_ignores_bad_commands(tmp_path):

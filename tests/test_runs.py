@@ -1,6 +1,8 @@
 """The run store (lenet.runs) survives crashes: torn lines, missing status, SIGKILL mid-training,
-bad files; and its checkpoints stay small and loadable."""
+bad files; its checkpoints stay small and loadable; runs know their owner, wait queued, and
+say whether they can be resumed."""
 
+import json
 import os
 import signal
 import subprocess
@@ -14,7 +16,7 @@ import torch
 
 import lenet.runs.store as run_store
 from lenet.models import LeNet5, build_model
-from lenet.runs import CheckpointError, Run, RunStore
+from lenet.runs import LEGACY_OWNER, CheckpointError, Run, RunInfo, RunStore
 from lenet.training import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -186,3 +188,106 @@ def test_sigkill_mid_training_leaves_an_interrupted_run(tmp_path):
     model = store.get(info.id).load_model(1)
     assert isinstance(model, LeNet5)
     assert any(e["type"] == "epoch" for e in store.get(info.id).events())
+
+
+# -- owners, queued runs, resuming, caches ---------------------------------------------------
+ANN = {"id": "a" * 22, "name": "Ann"}
+
+
+def test_a_run_records_its_owner_and_one_from_before_owners_is_the_teachers(tmp_path):
+    store = RunStore(tmp_path)
+    mine = store.create(asdict(TrainConfig()), owner=ANN)
+    assert mine.owner == ANN and mine.info().owner == ANN
+    assert store.create({}).owner == LEGACY_OWNER  # no owner given: the teacher's
+    old = _run_with_epochs(store)
+    old.finish("finished")
+    status = json.loads((old.path / "status.json").read_text())
+    del status["owner"]  # as runs were stored before owners
+    (old.path / "status.json").write_text(json.dumps(status))
+    assert old.owner == LEGACY_OWNER and old.info().owner == LEGACY_OWNER
+    status["owner"] = "not a dict"
+    (old.path / "status.json").write_text(json.dumps(status))
+    assert old.owner == LEGACY_OWNER and old.info().owner == LEGACY_OWNER
+    assert {i.id: i.owner for i in store.list()}[mine.id] == ANN
+
+
+def test_a_queued_run_waits_unheld_until_set_running(tmp_path):
+    store = RunStore(tmp_path)
+    run = store.create(asdict(TrainConfig()), owner=ANN, queued=True)
+    status = run.status()
+    assert status["state"] == "queued" and status["queued_at"] > 0 and "pid" not in status
+    info = run.info()
+    assert info.status == "queued" and info.queued_at == status["queued_at"]
+    assert not info.resumable and info.started is None
+    run.set_state("running", pid=os.getpid(), started=123.0)
+    assert run.status()["owner"] == ANN and run.status()["queued_at"] == status["queued_at"]
+    assert run.info().status == "running" and run.info().started == 123.0
+    with pytest.raises(RuntimeError):
+        store.delete(run.id)  # being written by this process now
+    run.finish("stopped")
+    store.delete(run.id)
+    queued = store.create({}, queued=True)
+    store.delete(queued.id)  # nobody writes a queued run: it may go at once
+    assert store.list() == []
+
+
+def test_the_epoch_events_record_the_training_speed(tmp_path):
+    run = RunStore(tmp_path).create(asdict(TrainConfig()))
+    assert run.info().images_per_s is None
+    run.append({"type": "epoch", "epoch": 1, "test_acc": 90.0, "images_per_s": 1234.5})
+    assert run.info().images_per_s == 1234.5 and run.info().epochs_done == 1
+
+
+@pytest.mark.parametrize(
+    "state,epochs_done,planned,resumable",
+    [
+        ("interrupted", 1, 3, True),
+        ("interrupted", 2, 3, True),
+        ("interrupted", 0, 3, False),  # nothing to go on from
+        ("interrupted", 3, 3, False),  # nothing left to train
+        ("finished", 1, 3, False),
+        ("stopped", 1, 3, False),  # someone asked it to stop
+        ("failed", 1, 3, False),
+        ("queued", 1, 3, False),
+    ],
+)
+def test_only_an_interrupted_run_with_a_finished_epoch_and_epochs_left_is_resumable(
+    state, epochs_done, planned, resumable
+):
+    info = RunInfo("20260101-000000-abcdef", state, config={"epochs": planned},
+                   epochs_done=epochs_done)  # fmt: skip
+    assert info.resumable is resumable
+    assert not RunInfo("x", "interrupted", config={}, epochs_done=1).resumable  # a corrupt one
+
+
+def test_a_run_killed_while_running_is_resumable(tmp_path):
+    store = RunStore(tmp_path)
+    run = store.create(asdict(TrainConfig(epochs=3)))
+    run.save_epoch(1, LeNet5("classic"), None, TrainConfig(), None)
+    run.append({"type": "epoch", "epoch": 1, "test_acc": 91.0})
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    run.set_state("running", pid=dead.pid)  # the process that trained it is gone
+    run.release()
+    info = store.get(run.id).info()
+    assert info.status == "interrupted" and info.epochs_done == 1 and info.resumable
+
+
+def test_the_training_state_is_kept_in_the_newest_checkpoint_only(tmp_path):
+    cfg = TrainConfig()
+    run = RunStore(tmp_path).create(asdict(cfg))
+    model = LeNet5("classic")
+    for epoch in range(3):
+        state = {"recipe": {"order": torch.ByteTensor([epoch])}, "step": epoch * 10,
+                 "seen": epoch * 100, "train_seconds": float(epoch)}  # fmt: skip
+        run.save_epoch(epoch, model, None, cfg, None, training=state)
+    kept = {e: run.load_checkpoint(e)["training"] for e in run.epochs()}
+    assert [e for e, t in kept.items() if t is not None] == [2]
+    assert kept[2]["step"] == 20 and torch.equal(kept[2]["recipe"]["order"], torch.ByteTensor([2]))
+
+
+def test_cache_paths_live_in_the_run_folder_one_per_epoch(tmp_path):
+    run = RunStore(tmp_path).create({})
+    path = run.cache_path("predictions", 3, ".npz")
+    assert path == run.path / "predictions" / "epoch_003.npz" and path.parent.is_dir()
+    assert run.cache_path("predictions", 12, ".npz").name == "epoch_012.npz"

@@ -1,5 +1,5 @@
 """The trainer (``lenet.training``) on tiny synthetic data: control, determinism, divergence,
-events, the store, and the config's checks."""
+events, the store, resuming an interrupted run, and the config's checks."""
 
 import json
 import math
@@ -14,7 +14,7 @@ import lenet.training.loop as train_mod
 from lenet.analysis.metrics import evaluate_classification
 from lenet.data import Split
 from lenet.models import LeNet5
-from lenet.runs import RunStore
+from lenet.runs import RunStore, curves_from_events
 from lenet.training import (
     LESSONS,
     PRESETS,
@@ -271,3 +271,119 @@ def test_seed_train_epoch_classification(tiny):
     first = train_epoch_classification(model, loader, opt)
     second = train_epoch_classification(model, loader, opt)
     assert second["loss"] < first["loss"] and math.isfinite(second["top1"])
+
+
+# -- resuming an interrupted run -------------------------------------------------------------
+CFG3 = replace(CFG, epochs=3)
+RESUMABLE = {
+    "standard, adam": CFG3,
+    "standard, sgd and a step schedule": replace(
+        CFG3, optimizer="sgd", lr=0.05, momentum=0.9, schedule="step"
+    ),
+    "paper-fast": replace(PRESETS["paper-fast"], epochs=3, log_every=2, threads=1),
+    "paper, one pattern per update": replace(
+        PRESETS["paper"], epochs=3, train_subset=300, log_every=1, threads=1
+    ),
+}
+
+
+def _cut_short(cfg, store, at: str = "during epoch 2", lr_at: int | None = None):
+    """A run of ``cfg`` interrupted after its first epoch (at its end, or at the second's
+    first logged step), like a server shutting down; ``lr_at``: a rate set by hand first."""
+    control = Control()
+
+    def on_event(event):
+        if lr_at is not None and event["type"] == "batch" and event["step"] == lr_at:
+            control.set_lr(1e-4)
+        if at == "at the end of epoch 1" and event["type"] == "epoch":
+            control.interrupt()
+        if at == "during epoch 2" and event["type"] == "batch" and event["epoch"] == 2:
+            control.interrupt()
+
+    result = train(cfg, store=store, control=control, on_event=on_event)
+    assert result.status == "interrupted"
+    return store.get(result.run_id)
+
+
+def _same_weights(a, b) -> bool:
+    a, b = a.state_dict(), b.state_dict()
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("recipe", RESUMABLE)
+def test_a_resumed_run_ends_with_the_weights_of_one_never_interrupted(
+    tiny, tmp_path, monkeypatch, recipe
+):
+    monkeypatch.setenv("LENET_NO_COMPILE", "1")  # the eager one-pattern step: same numbers
+    cfg = RESUMABLE[recipe]
+    full = train(cfg, store=RunStore(tmp_path / "full"))
+    run = _cut_short(cfg, RunStore(tmp_path / "cut"))
+    assert run.info().resumable and run.epochs() == [0, 1]
+    resumed = train(cfg, run=run, resume=True)
+    assert resumed.status == "finished" and resumed.run_id == run.id
+    assert _same_weights(resumed.model, full.model)
+    assert _same_weights(run.load_model(3), full.model)
+    events = run.events()
+    kinds = [e["type"] for e in events]
+    assert kinds.count("start") == 1 and kinds.count("resume") == 1 and kinds[-1] == "done"
+    resume = events[kinds.index("resume")]
+    spe = events[0]["steps_per_epoch"]
+    assert (resume["epoch"], resume["step"], resume["total_steps"]) == (2, spe, 3 * spe)
+    cut_short = [e["step"] for e in events if e["type"] == "batch" and spe < e["step"] <= 2 * spe]
+    assert len(cut_short) > len(set(cut_short))  # the log holds the cut-short steps twice...
+    curves, reference = curves_from_events(events), curves_from_events(full.history)
+    assert [b["step"] for b in curves.batches] == [b["step"] for b in reference.batches]  # ...once
+    assert [b["loss"] for b in curves.batches] == [b["loss"] for b in reference.batches]
+    assert [e["test_loss"] for e in curves.epochs] == [e["test_loss"] for e in reference.epochs]
+    assert [m["label"] for m in curves.marks if "label" in m] == ["resumed"]
+    info = run.info()
+    assert (info.status, info.epochs_done, info.resumable) == ("finished", 3, False)
+
+
+def test_a_run_interrupted_at_an_epochs_end_resumes_to_the_same_weights(tiny, tmp_path):
+    full = train(CFG3)
+    run = _cut_short(CFG3, RunStore(tmp_path), at="at the end of epoch 1")
+    resumed = train(CFG3, run=run, resume=True)
+    assert _same_weights(resumed.model, full.model)
+    assert [e["epoch"] for e in run.events() if e["type"] == "epoch"] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("recipe", ["standard, sgd and a step schedule", "paper-fast"])
+def test_a_rate_set_by_hand_before_the_interruption_holds_after_the_resume(tiny, tmp_path, recipe):
+    cfg = RESUMABLE[recipe]
+    control = Control()
+
+    def set_at_step_6(event):
+        if event["type"] == "batch" and event["step"] == 6:
+            control.set_lr(1e-4)
+
+    full = train(cfg, control=control, on_event=set_at_step_6)
+    run = _cut_short(cfg, RunStore(tmp_path), lr_at=6)
+    resumed = train(cfg, run=run, resume=True)
+    after = [e["lr"] for e in resumed.history if e["type"] == "batch"]
+    assert after and all(lr == 1e-4 for lr in after)  # neither the schedule nor η per pass
+    assert _same_weights(resumed.model, full.model)
+
+
+def test_resuming_needs_a_run_whose_newest_checkpoint_can_go_on(tiny, tmp_path):
+    with pytest.raises(ValueError, match="needs the run"):
+        train(CFG3, resume=True)
+    store = RunStore(tmp_path)
+    old = store.create({})  # checkpoints from before the training state was kept
+    old.save_epoch(1, LeNet5("classic"), None, CFG3, None)
+    old.finish("interrupted")
+    with pytest.raises(ValueError, match="no training state"):
+        train(CFG3, run=store.get(old.id), resume=True)
+    assert [e["type"] for e in store.get(old.id).events()] == []  # nothing logged
+
+
+def test_only_the_newest_checkpoint_keeps_the_training_state(tiny, tmp_path):
+    store = RunStore(tmp_path)
+    result = train(CFG3, store=store)
+    run = store.get(result.run_id)
+    kept = {e: run.load_checkpoint(e) for e in run.epochs()}
+    assert [e for e, c in kept.items() if c.get("training")] == [3]
+    assert [e for e, c in kept.items() if c.get("optimizer")] == [3]
+    training = kept[3]["training"]
+    assert training["step"] == 60 and training["seen"] == 3 * 640
+    assert set(training["recipe"]) == {"order", "scheduler"} and training["train_seconds"] > 0

@@ -4,10 +4,13 @@ from functools import partial
 
 import streamlit as st
 
+import identity
 from formatting import run_table
 from lenet import plots
 from lenet.runs import MAX_TOTAL_BYTES, curves_from_events, export_run, import_run
+from lenet.serving.people import may_control
 from lenet.training import events as ev
+from run_view import act, show_refusal
 from services import job_manager, store
 from train_form import describe
 
@@ -45,7 +48,7 @@ if not infos:
     )
     st.stop()
 
-table = run_table(infos)
+table = run_table(infos, identity.names())
 wanted = st.query_params.get("run")
 preselect = [i for i, r in enumerate(table["run"]) if r == wanted] or [0]
 selection = st.dataframe(
@@ -78,11 +81,14 @@ loss_col.plotly_chart(plots.compare_runs_figure(series, "loss"), key="compare_lo
 acc_col.plotly_chart(plots.compare_runs_figure(series, "acc"), key="compare_acc")
 
 st.subheader("Selected runs")
-running = set(job_manager().active()) | {i.id for i in infos if i.status == ev.RUNNING}
+me = identity.me()
+jm = job_manager()
+running = set(jm.active()) | {i.id for i in infos if i.status in (ev.RUNNING, ev.QUEUED)}
+show_refusal()
 for rid in chosen:
     info = by_id[rid]
     name, export, note = st.columns([3, 2, 4], vertical_alignment="center")
-    name.markdown(f"**{rid}** · {info.status}")
+    name.markdown(f"**{rid}** · {info.status} · {identity.plain(identity.owner_name(info.owner))}")
     export.download_button(
         "Export .zip",
         icon=":material/download:",
@@ -94,13 +100,25 @@ for rid in chosen:
         on_click="ignore",
         help="Stop the run first" if rid in running else "config, metrics and checkpoints",
     )
-    note.caption(info.message or " ")
+    if info.resumable and may_control(me, info.owner):
+        note.button(
+            f"Resume from epoch {info.epochs_done}",
+            key=f"resume_{rid}",
+            icon=":material/replay:",
+            on_click=act,
+            args=(jm.resume_run, rid, me),
+        )
+    else:
+        note.caption(info.message or " ")
 
-deletable = [r for r in chosen if r not in running]
+deletable = [r for r in chosen if r not in running and may_control(me, by_id[r].owner)]
 if running & set(chosen):
     st.caption(
-        "Runs still training can't be deleted or exported; stop them on the Train page first."
+        "Runs still training or waiting can't be deleted or exported; stop or cancel them on "
+        "the Train page first."
     )
+if any(not may_control(me, by_id[r].owner) for r in chosen):
+    st.caption("Only a run's owner and the teacher can delete it.")
 if deletable and st.session_state.get("confirm_delete") != deletable:
     if st.button(f"Delete {len(deletable)} run(s)…", key="delete", icon=":material/delete:"):
         st.session_state.confirm_delete = deletable
@@ -115,8 +133,8 @@ elif deletable:
         failed = []
         for rid in deletable:
             try:
-                store().delete(rid)
-            except (KeyError, RuntimeError, OSError) as e:
+                jm.delete_run(rid, me)
+            except (KeyError, RuntimeError, OSError, PermissionError) as e:
                 failed.append(f"{rid}: {e}")
         st.session_state.pop("confirm_delete")
         st.session_state.table_version = st.session_state.get("table_version", 0) + 1

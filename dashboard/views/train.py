@@ -1,26 +1,39 @@
-"""Train: pick a lesson or set the knobs, start, and watch LeNet-5 learn; steer it while it runs."""
+"""Train: pick a lesson or set the knobs, start, and watch LeNet-5 learn; steer your own runs,
+watch anyone's, follow the teacher's."""
 
 from dataclasses import replace
 
 import streamlit as st
 
+import identity
 import services
-from lenet.models import INITS, VARIANTS
-from lenet.serving import Busy
-from lenet.training import LESSONS, OPTIMIZERS, PRESETS, RECIPES, SCHEDULES, ConfigError
+from lenet.serving import QueueFull
+from lenet.serving.people import may_control
+from lenet.training import LESSONS, PRESETS, ConfigError, lesson_of
 from lenet.training import events as ev
-from run_view import ended_view, live_view
-from train_form import FORM_FIELDS, LR_CHOICES, describe, lesson_for, nearest_lr, preset_duration
+from navigation import link
+from run_view import ended_view, live_view, queued_view, show_refusal
+from train_form import FORM_FIELDS, choose_run, describe
+from train_sidebar import lesson_form
 
 st.title("Train LeNet-5")
 if not services.require_data():
     st.stop()
+me = identity.me()
+if me is None:
+    st.info("Joining the class…", icon=":material/hourglass_top:")
+    st.stop()
 jm = services.job_manager()
-
-
-def use_preset(name: str) -> None:
-    values = {f"cfg_{f}": getattr(PRESETS[name], f) for f in FORM_FIELDS}
-    st.session_state.update(values, cfg_lr=nearest_lr(PRESETS[name].lr))  # ladder values only
+settings = jm.settings
+may_start = me.is_teacher or not settings.watch_only
+# Above the long form, where it is seen: it decides what the page shows.
+follow = not me.is_teacher and st.sidebar.toggle(
+    "Follow the teacher's run",
+    value=True,
+    key="follow",
+    help="With no run of your own, show the run the teacher shows the class.",
+)
+lesson, start = lesson_form(may_start, "The teacher has set the class to watch only.")
 
 
 def watch(run_id: str) -> None:
@@ -28,92 +41,53 @@ def watch(run_id: str) -> None:
     st.query_params["run"] = run_id
 
 
-if "cfg_lr" not in st.session_state:
-    use_preset("default")
-with st.sidebar:
-    lesson = st.selectbox(
-        "Lesson",
-        list(LESSONS),
-        format_func=lambda n: LESSONS[n][0],
-        key="lesson",
-        on_change=lambda: use_preset(st.session_state.lesson),
-        persist_state="session",
-    )
-    st.caption(
-        f"**Watch:** {LESSONS[lesson][1]}  \n**Takes** "
-        f"{preset_duration(lesson, services.store().list())}."
-    )
-    with st.form("config"):
-        keep = dict(persist_state="session")  # the knobs survive a visit to another page
-        st.selectbox("Variant", VARIANTS, key="cfg_variant", **keep)
-        st.selectbox(
-            "Recipe",
-            RECIPES,
-            key="cfg_recipe",
-            **keep,
-            help="standard: Adam or SGD on cross-entropy. paper, paper-fast: the 1998 "
-            "SDLM recipe (paper variant only), which sets its own step size per pass.",
-        )
-        st.selectbox("Optimizer", OPTIMIZERS, key="cfg_optimizer", **keep)
-        st.select_slider(
-            "Learning rate (log scale)", LR_CHOICES, key="cfg_lr", format_func="{:g}".format, **keep
-        )
-        st.select_slider(
-            "Batch size", (1, 8, 16, 32, 50, 64, 128, 256, 512, 1024), key="cfg_batch_size", **keep
-        )
-        st.number_input("Epochs", 1, 100, key="cfg_epochs", **keep)
-        st.selectbox(
-            "Schedule", SCHEDULES, key="cfg_schedule", help="onecycle: warm up, then anneal", **keep
-        )
-        st.slider("Momentum (SGD)", 0.0, 0.99, step=0.01, key="cfg_momentum", **keep)
-        st.select_slider(
-            "Weight decay",
-            (0.0, 1e-5, 1e-4, 5e-4, 1e-3, 1e-2),
-            key="cfg_weight_decay",
-            format_func="{:g}".format,
-            **keep,
-        )
-        st.number_input(
-            "Training images (0 = all 60,000)", 0, 60000, step=500, key="cfg_train_subset", **keep
-        )
-        st.selectbox("Initialisation", INITS, key="cfg_init", **keep)
-        st.number_input("Seed", 0, 2**31 - 1, key="cfg_seed", **keep)
-        start = st.form_submit_button(
-            "Start training",
-            type="primary",
-            width="stretch",
-            key="start",
-            icon=":material/play_arrow:",
-        )
-
 if start:
     cfg = replace(PRESETS[lesson], **{f: st.session_state[f"cfg_{f}"] for f in FORM_FIELDS})
     try:
-        watch(jm.start(cfg))
-    except Busy as e:
+        watch(jm.start(cfg, me, lesson=lesson))
+    except (QueueFull, PermissionError) as e:
         st.warning(str(e), icon=":material/hourglass_top:")
     except ConfigError as e:
         st.error(f"This configuration can't train: {e}")
+show_refusal()
 
-# Which run to show: the address (?run=, so a reload re-attaches), else this browser's last job.
-wanted = st.query_params.get("run") or st.session_state.get("run_id")
-try:
-    if wanted and wanted not in jm.active():
-        services.store().get(wanted)  # KeyError for ids that are malformed, unknown or deleted
-except KeyError:
-    st.info(f"Run “{wanted[:40]}” doesn't exist here (any more), so it isn't shown.")
+# Which run to show (train_form.choose_run): the address, this browser's last run, one's own,
+# or the teacher's spotlight for a student who follows it.
+board = jm.board()
+mine = [j["id"] for j in board["jobs"] if j["owner"]["id"] == me.id and j["state"] in ev.UNFINISHED]
+linked, last = st.query_params.get("run"), st.session_state.get("run_id")
+for candidate in (linked, last):
+    if candidate and not jm.has(candidate):
+        try:
+            services.store().get(candidate)  # KeyError: malformed, unknown or deleted
+        except KeyError:
+            st.info(f"Run “{candidate[:40]}” doesn't exist here (any more), so it isn't shown.")
+            st.query_params.pop("run", None)
+            st.session_state.pop("run_id", None)
+            linked = None if candidate == linked else linked
+            last = None if candidate == last else last
+run_id, why = choose_run(linked, last, mine, board["spotlight"], follow)
+if why in ("linked", "last", "mine"):
+    watch(run_id)
+else:
     st.query_params.pop("run", None)
-    wanted = None
-run_id = st.session_state.run_id = wanted
-if run_id and st.query_params.get("run") != run_id:
-    st.query_params["run"] = run_id
-for other in [j for j in jm.active() if j != run_id]:
+others = [j for j in board["jobs"] if j["state"] in ev.ACTIVE and j["id"] != run_id]
+if others:
+    names = ", ".join(f"{identity.plain(identity.owner_name(j['owner']))}" for j in others[:3])
+    more = f" and {len(others) - 3} more" if len(others) > 3 else ""
     note, button = st.columns([5, 1], vertical_alignment="center")
-    note.info(
-        f"Running now: **{other}** (started in another browser or tab)",
-        icon=":material/directions_run:",
-    )
-    button.button("Watch", key=f"watch_{other}", on_click=watch, args=(other,), width="stretch")
+    note.info(f"Training now: {names}{more}.", icon=":material/directions_run:")
+    if len(others) == 1:
+        button.button(
+            "Watch",
+            key=f"watch_{others[0]['id']}",
+            on_click=watch,
+            args=(others[0]["id"],),
+            width="stretch",
+        )
+    else:
+        with button:
+            link("class", "See the class")
 if not run_id:
     st.info(
         "Choose a lesson (or set the knobs) in the sidebar and press **Start training**.",
@@ -121,12 +95,20 @@ if not run_id:
     )
     st.stop()
 
-live = jm.has(run_id) and jm.snapshot(run_id)["state"] in ev.ACTIVE
-config = jm.snapshot(run_id)["config"] if jm.has(run_id) else services.store().get(run_id).config
+snap = jm.snapshot(run_id) if jm.has(run_id) else None
+config = snap["config"] if snap else services.store().get(run_id).config
+owner = snap["owner"] if snap else services.store().get(run_id).owner
+whose = "yours" if owner["id"] == me.id else f"{identity.plain(identity.owner_name(owner))}'s"
+following = " · you follow the teacher's run" if why == "following" else ""
 st.subheader(f"Run {run_id} · {describe(config)}")
-if (name := lesson_for(config)) is not None:
+st.caption(f"The run is {whose}{following}.")
+if (name := lesson_of(config)) is not None:
     st.caption(f"Lesson **{LESSONS[name][0]}** · **Watch:** {LESSONS[name][1]}")
-if live:
-    live_view(run_id)
+if snap and snap["state"] == ev.QUEUED:
+    queued_view(run_id, me)
+elif snap and snap["state"] in ev.ACTIVE:
+    live_view(run_id, me)
 else:
-    ended_view(run_id, config)
+    ended_view(run_id, config, me)
+if not may_control(me, owner) and snap is None:
+    st.caption("Only its owner and the teacher can resume or delete it.")

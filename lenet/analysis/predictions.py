@@ -4,6 +4,7 @@ and the filters, orderings and headline numbers the Predictions page and noteboo
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,9 +12,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lenet._atomic import write_atomic
 from lenet.analysis.metrics import logits_and_labels
 
-__all__ = ["PREDICTION_COLUMNS", "SORTS", "predict", "filter_predictions", "prediction_summary"]
+__all__ = [
+    "PREDICTION_COLUMNS",
+    "SORTS",
+    "predict",
+    "cached_predict",
+    "filter_predictions",
+    "prediction_summary",
+]
 
 PREDICTION_COLUMNS = [
     "index",
@@ -59,6 +68,23 @@ def predict(model: nn.Module, split, batch_size: int = 2000) -> pd.DataFrame:
             "p3": p3[:, 2].numpy(),
         }
     )
+
+
+def cached_predict(model: nn.Module, split, path: Path) -> pd.DataFrame:
+    """``predict``, kept in ``path`` (an .npz of the columns): the first viewer of a checkpoint
+    computes its table (about a second), everyone after reads it (milliseconds), whichever
+    server process they reach and however many other runs are open."""
+    try:
+        with np.load(path) as stored:
+            table = pd.DataFrame({c: stored[c] for c in PREDICTION_COLUMNS})
+        if len(table) == len(split.labels):
+            return table
+    except Exception:  # noqa: BLE001 - numpy and zipfile raise many types for a damaged file
+        pass  # not there yet, or damaged: made again
+    table = predict(model, split)
+    columns = {c: table[c].to_numpy() for c in PREDICTION_COLUMNS}
+    write_atomic(path, lambda f: np.savez(f, **columns), durable=False)
+    return table
 
 
 SORTS = {"index": ("index", True), "confidence": ("confidence", True), "loss": ("loss", False)}

@@ -4,6 +4,7 @@ One module per subject; everything public is re-exported here so callers write
 ``from lenet import plots; plots.loss_figure(...)``.
 """
 
+from lenet.plots.classroom import *  # noqa: F401,F403  the class: all curves, the sweep
 from lenet.plots.digits import *  # noqa: F401,F403  one digit, its preprocessing, its top 3
 from lenet.plots.images import *  # noqa: F401,F403  digit grids: show_batch_images, ...
 from lenet.plots.kernels import *  # noqa: F401,F403  the kernels, Table I, their evolution

@@ -85,7 +85,7 @@ def _live_figure(
                 y=1,
                 xref="x",
                 yref="paper",
-                text=f"lr → {ch['lr']:g}",
+                text=ch.get("label") or f"lr → {ch['lr']:g}",
                 showarrow=False,
                 xanchor="right",
                 yanchor="top",

@@ -4,7 +4,7 @@ the curves and outcome views draw from a run's events, and its kernels' evolutio
 from lenet.runs.archive import MAX_TOTAL_BYTES, export_run, import_run
 from lenet.runs.curves import Curves, curves_from_events, curves_from_snapshot, outcome
 from lenet.runs.evolution import evolution, pick_epochs
-from lenet.runs.store import CheckpointError, Run, RunInfo, RunStore, runs_dir
+from lenet.runs.store import LEGACY_OWNER, CheckpointError, Run, RunInfo, RunStore, runs_dir
 
 __all__ = [
     "MAX_TOTAL_BYTES",
@@ -17,6 +17,7 @@ __all__ = [
     "evolution",
     "pick_epochs",
     "CheckpointError",
+    "LEGACY_OWNER",
     "Run",
     "RunInfo",
     "RunStore",

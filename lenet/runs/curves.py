@@ -22,24 +22,38 @@ class Curves:
     lr_changes: list[dict] = field(default_factory=list)  # "lr" events: step, lr
     steps_per_epoch: int = 1
     planned_epochs: int = 1
+    resumes: list[dict] = field(default_factory=list)  # "resume" events: step, epoch
+
+    @property
+    def marks(self) -> list[dict]:
+        """What the curves mark with a vertical line: rate changes and resumptions, by step."""
+        resumed = [{"step": r["step"], "label": "resumed"} for r in self.resumes]
+        return sorted([*self.lr_changes, *resumed], key=lambda m: m["step"])
 
 
 def curves_from_events(events: list[dict], planned_epochs: int | None = None) -> Curves:
-    """Split a run's ``metrics.jsonl`` events by type; missing parts stay empty."""
+    """Split a run's ``metrics.jsonl`` events by type; missing parts stay empty. A "resume"
+    drops what the log holds beyond the step it goes on from (the epoch the interruption cut
+    short) and is marked on the curves."""
     by = {"batch": [], "epoch": [], "lr": []}
     start: dict = {}
+    resumes = []
     for e in events:
         kind = e.get("type")
         if kind in by:
             by[kind].append(e)
         elif kind == "start":
             start = e
+        elif kind == "resume":
+            for name in by:
+                by[name] = [x for x in by[name] if x.get("step", 0) <= e["step"]]
+            resumes.append(e)
     spe = (
         start.get("steps_per_epoch") or max((b.get("step", 0) for b in by["batch"]), default=1) or 1
     )
     planned = planned_epochs or (start.get("total_steps", spe) // spe if start else None)
     planned = planned or max((e.get("epoch", 1) for e in by["epoch"]), default=1)
-    return Curves(by["batch"], by["epoch"], by["lr"], int(spe), int(max(planned, 1)))
+    return Curves(by["batch"], by["epoch"], by["lr"], int(spe), int(max(planned, 1)), resumes)
 
 
 def curves_from_snapshot(snap: dict) -> Curves:
@@ -52,6 +66,7 @@ def curves_from_snapshot(snap: dict) -> Curves:
         snap.get("lr_changes", []),
         spe,
         epochs,
+        snap.get("resumes", []),
     )
 
 

@@ -30,7 +30,11 @@ from lenet._atomic import write_atomic, write_json_atomic
 from lenet.models import LeNet5
 from lenet.training import events as ev
 
-__all__ = ["RunStore", "Run", "RunInfo", "CheckpointError", "runs_dir"]
+__all__ = ["RunStore", "Run", "RunInfo", "CheckpointError", "runs_dir", "LEGACY_OWNER"]
+
+# Who a run belongs to is {"id", "name"} in its status; runs stored before owners were recorded
+# belong to the teacher (an id no participant can have: theirs are random and longer).
+LEGACY_OWNER = {"id": "teacher", "name": "Teacher"}
 
 _RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
 _ACTIVE: set[str] = set()  # run folders being written by this process
@@ -69,6 +73,16 @@ class RunInfo:
     started: float | None = None
     duration: float | None = None
     message: str = ""
+    owner: dict = field(default_factory=lambda: dict(LEGACY_OWNER))
+    queued_at: float | None = None
+    images_per_s: float | None = None  # the training speed over its epochs so far
+
+    @property
+    def resumable(self) -> bool:
+        """An interrupted run with a finished epoch to go on from, and epochs left to train."""
+        planned = self.config.get("epochs") if self.config else None
+        return (self.status == ev.INTERRUPTED and self.epochs_done >= 1
+                and isinstance(planned, int) and self.epochs_done < planned)  # fmt: skip
 
 
 class Run:
@@ -91,16 +105,26 @@ class Run:
             st["epochs_done"] = event["epoch"]
             st["last_test_acc"] = event["test_acc"]
             st["best_test_acc"] = max(event["test_acc"], st.get("best_test_acc") or 0.0)
+            st["images_per_s"] = event.get("images_per_s")
             write_json_atomic(self.path / "status.json", st)
 
     def save_epoch(
-        self, epoch: int, model: nn.Module, optimizer, config, metrics: dict | None
+        self,
+        epoch: int,
+        model: nn.Module,
+        optimizer,
+        config,
+        metrics: dict | None,
+        training: dict | None = None,
     ) -> None:
-        """Checkpoint (model, optimizer, config) and kernel snapshot for ``epoch``, atomically."""
+        """Checkpoint (model, optimizer, config) and kernel snapshot for ``epoch``, atomically.
+        ``training`` is what a resumed run needs beyond the optimizer (the recipe's state, the
+        step count): like the optimizer's state it is kept in the newest checkpoint only."""
         cfg = asdict(config) if is_dataclass(config) else dict(config)
         ckpt = {
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict() if optimizer else None,
+            "training": training,
             "epoch": epoch,
             "config": cfg,
             "variant": cfg.get("variant"),
@@ -112,18 +136,34 @@ class Run:
             folder = self.path / sub
             folder.mkdir(exist_ok=True)
             write_atomic(folder / f"epoch_{epoch:03d}.pt", lambda f, p=payload: torch.save(p, f))
-        if previous:  # the new checkpoint is on disk: the previous one drops its optimizer
-            self._drop_optimizer(previous[-1])
+        if previous:  # the new checkpoint is on disk: the previous one keeps its weights only
+            self._drop_training_state(previous[-1])
 
-    def _drop_optimizer(self, epoch: int) -> None:
+    def _drop_training_state(self, epoch: int) -> None:
         path = self.path / "checkpoints" / f"epoch_{epoch:03d}.pt"
         try:
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
         except Exception:  # noqa: BLE001 - a damaged old checkpoint stays as it is
             return
-        if isinstance(ckpt, dict) and ckpt.get("optimizer") is not None:
-            ckpt["optimizer"] = None
+        if isinstance(ckpt, dict) and (ckpt.get("optimizer") or ckpt.get("training")):
+            ckpt["optimizer"] = ckpt["training"] = None
             write_atomic(path, lambda f: torch.save(ckpt, f))
+
+    def set_state(self, state: str, **fields) -> None:
+        """Write a new state (and other status fields) into status.json, e.g. a queued run
+        that starts training, or one queued again to be resumed."""
+        st = self.status()
+        st.update(fields, state=state)
+        write_json_atomic(self.path / "status.json", st)
+        if state == ev.RUNNING:
+            _ACTIVE.add(str(self.path.resolve()))
+
+    def cache_path(self, kind: str, epoch: int, suffix: str) -> Path:
+        """Where something derived from a checkpoint is kept (e.g. its predictions): made
+        once, read by every viewer, never exported (a zip holds only what can't be derived)."""
+        folder = self.path / kind
+        folder.mkdir(exist_ok=True)
+        return folder / f"epoch_{epoch:03d}{suffix}"
 
     def finish(self, status: str, message: str = "") -> None:
         st = self.status()
@@ -140,6 +180,12 @@ class Run:
         _ACTIVE.discard(str(self.path.resolve()))
 
     # -- reading ---------------------------------------------------------------------------
+    @property
+    def owner(self) -> dict:
+        """Who started the run: {"id", "name"} (the teacher for runs from before owners)."""
+        owner = self.status().get("owner")
+        return owner if isinstance(owner, dict) and "id" in owner else dict(LEGACY_OWNER)
+
     @property
     def config(self) -> dict:
         return json.loads((self.path / "config.json").read_text())
@@ -257,6 +303,9 @@ class Run:
             started=started,
             duration=(ended or time.time()) - started if started else None,
             message=st.get("message", ""),
+            owner=st["owner"] if isinstance(st.get("owner"), dict) else dict(LEGACY_OWNER),
+            queued_at=st.get("queued_at"),
+            images_per_s=st.get("images_per_s"),
         )
 
     def _still_running(self, st: dict) -> bool:
@@ -281,7 +330,9 @@ class RunStore:
     def valid_id(run_id: str) -> bool:
         return isinstance(run_id, str) and bool(_RUN_ID.match(run_id))
 
-    def create(self, config: dict) -> Run:
+    def create(self, config: dict, owner: dict | None = None, queued: bool = False) -> Run:
+        """A new run folder for ``config``, owned by ``owner`` (the teacher when None): training
+        now in this process, or ``queued`` to start when a slot is free."""
         self.root.mkdir(parents=True, exist_ok=True)
         while True:
             path = self.root / self.new_id()
@@ -291,11 +342,13 @@ class RunStore:
             except FileExistsError:
                 continue
         write_json_atomic(path / "config.json", config)
-        write_json_atomic(
-            path / "status.json",
-            {"state": ev.RUNNING, "pid": os.getpid(), "started": time.time(), "epochs_done": 0},
-        )
-        _ACTIVE.add(str(path.resolve()))
+        status = {"owner": dict(owner or LEGACY_OWNER), "epochs_done": 0}
+        if queued:
+            status.update(state=ev.QUEUED, queued_at=time.time())
+        else:
+            status.update(state=ev.RUNNING, pid=os.getpid(), started=time.time())
+            _ACTIVE.add(str(path.resolve()))
+        write_json_atomic(path / "status.json", status)
         return Run(path)
 
     def get(self, run_id: str) -> Run:

@@ -1,6 +1,19 @@
-"""Training jobs behind a UI: the job manager, the worker process that trains one job, and the
-line protocol between them."""
+"""Training jobs for a class: the queue and board with who may do what (``jobs``, ``people``,
+``policy``), how one job trains (``runner``, ``worker``) and the line protocol between them."""
 
-from lenet.serving.jobs import ISOLATIONS, Busy, JobManager
+from lenet.serving.jobs import ISOLATIONS, JobManager, default_max_jobs
+from lenet.serving.people import STUDENT, TEACHER, Participant, Roster, may_control
+from lenet.serving.policy import ClassSettings, QueueFull
 
-__all__ = ["ISOLATIONS", "Busy", "JobManager"]
+__all__ = [
+    "ISOLATIONS",
+    "JobManager",
+    "default_max_jobs",
+    "STUDENT",
+    "TEACHER",
+    "Participant",
+    "Roster",
+    "may_control",
+    "ClassSettings",
+    "QueueFull",
+]

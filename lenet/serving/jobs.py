@@ -1,15 +1,13 @@
-"""Background training for a UI: jobs run ``lenet.training.train`` apart from the pages.
+"""The class's training jobs: a queue, who may do what to which run, and a board every page
+polls to learn of starts, ends and moves.
 
 A job belongs to the manager (one per server), not to a page or a browser, so it survives
-reruns, page switches and reloads; any number of viewers poll ``snapshot()``. The trainer
-never touches the UI. A cap on concurrent jobs (default 1) keeps a classroom's shared cores
-from thrashing.
-
-``isolation="process"`` (the dashboard's) trains in a ``python -m lenet.serving.worker``
-child: its own interpreter lock, so pages being drawn never hold up the trainer's Python between
-torch calls; events arrive over a pipe and commands go back the same way
-(``lenet.serving.protocol``). ``"thread"`` trains in a thread of this process: no start-up cost
-(≈3 s to import torch and load MNIST in a child), for notebooks and tests.
+reruns, page switches and reloads; any number of viewers poll ``snapshot()`` and ``board()``.
+Start never answers "busy": the run is stored as ``queued`` and starts when one of the
+``max_jobs`` slots is free (the teacher's first, then first come first served). A restarted
+manager finds the queued runs in the store and queues them again. Every command takes the
+acting ``Participant`` and raises ``PermissionError`` when a student acts on someone else's run.
+How a job trains (worker process or thread) is ``lenet.serving.runner``'s part.
 """
 
 from __future__ import annotations
@@ -17,141 +15,166 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from torch import nn
 
-from lenet.data import data_dir
 from lenet.models import LeNet5
-from lenet.runs import RunStore
-from lenet.serving.protocol import RESULT, decode, encode, read_weights
-from lenet.training import Control, TrainConfig, train
+from lenet.runs import LEGACY_OWNER, RunStore, curves_from_events
+from lenet.serving.people import Participant, Roster, may_control
+from lenet.serving.policy import (
+    ClassSettings,
+    QueueFull,
+    check_start,
+    expected_seconds,
+    queue_order,
+)
+from lenet.serving.runner import ISOLATIONS, Runner
+from lenet.training import Control, TrainConfig
 from lenet.training import events as ev
 
-__all__ = ["JobManager", "Busy", "ISOLATIONS"]
+__all__ = ["JobManager", "QueueFull", "ISOLATIONS", "default_max_jobs"]
 
-ISOLATIONS = ("process", "thread")
-_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 log = logging.getLogger(__name__)
 
 
-class _RemoteControl(Control):
-    """The manager's handle on a worker process. Commands go down the worker's stdin; their
-    effect is mirrored here so a snapshot says "paused" at once. ``weights()`` reads the
-    worker's latest published file (only when it has changed)."""
-
-    def __init__(self, send: Callable[[dict], None], weights_file: Path) -> None:
-        super().__init__()
-        self._send, self.file, self._seen = send, weights_file, None
-
-    def pause(self) -> None:
-        super().pause()
-        self._send({"cmd": "pause"})
-
-    def resume(self) -> None:
-        super().resume()
-        self._send({"cmd": "resume"})
-
-    def stop(self) -> None:
-        super().stop()
-        self._send({"cmd": "interrupt" if self.interrupted else "stop"})
-
-    def set_lr(self, lr: float) -> None:
-        super().set_lr(lr)  # validates
-        self.take_lr()
-        self._send({"cmd": "lr", "lr": float(lr)})
-
-    def weights(self):
-        try:
-            stamp = self.file.stat().st_mtime_ns
-        except OSError:
-            return super().weights()
-        if stamp != self._seen:
-            try:
-                published = read_weights(self.file)
-            except (OSError, ValueError):  # a file being replaced: keep the last good copy
-                return super().weights()
-            with self._lock:
-                self._weights, self._seen = published, stamp
-        return super().weights()
-
-
-class Busy(RuntimeError):
-    """Raised by ``start`` when the concurrency cap is reached."""
+def default_max_jobs() -> int:
+    """``LENET_MAX_JOBS``, else one job per two cores: each trains on two threads."""
+    configured = os.environ.get("LENET_MAX_JOBS", "").strip()
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    return max(1, (os.cpu_count() or 2) // 2)
 
 
 @dataclass
 class _Job:
     id: str
     config: TrainConfig
-    control: Control
-    started: float
-    state: str = ev.STARTING
+    owner: dict
+    queued_at: float
+    teacher: bool = False  # queued by the teacher: goes ahead of students
+    resume: bool = False
+    requeued: int = 0  # times queued again after its worker was lost
+    rank: float | None = None  # the teacher's place in the queue, when reordered
+    state: str = ev.QUEUED
     message: str = ""
+    started: float | None = None
+    control: Control = field(default_factory=Control)
     batches: list[dict] = field(default_factory=list)
     epochs: list[dict] = field(default_factory=list)
     lr_changes: list[dict] = field(default_factory=list)
+    resumes: list[dict] = field(default_factory=list)
     info: dict = field(default_factory=dict)  # the "start" event: sizes and step counts
-    thread: threading.Thread | None = None  # the trainer, or the reader of its worker's events
-    process: subprocess.Popen | None = None
+    thread: threading.Thread | None = None
+    process: object | None = None
 
 
 class JobManager:
-    """Starts, controls and reports training jobs; every method is thread-safe."""
+    """Queues, starts, controls and reports training jobs; every method is thread-safe."""
 
     def __init__(
         self,
         store: RunStore | None = None,
-        max_jobs: int = 1,
+        max_jobs: int | None = None,
         isolation: str = "process",
         warm: bool = False,
     ):
         """``warm`` (process isolation): keep one worker started, with torch imported and MNIST
-        loaded, waiting for the next job, so Start begins training in well under a second
-        instead of ≈3 s. It is started now and again whenever a job ends."""
-        if isolation not in ISOLATIONS:
-            raise ValueError(f"isolation must be one of {ISOLATIONS}, got {isolation!r}")
+        loaded, so Start begins training in well under a second instead of ≈3 s."""
         self.store = store or RunStore()
-        self.max_jobs = max_jobs
-        self.isolation = isolation
-        self.warm = warm and isolation == "process"
-        self._spare: subprocess.Popen | None = None
-        self._closed = False
+        self.max_jobs = max_jobs or default_max_jobs()
+        self.class_dir = self.store.root / ".class"
+        self.roster = Roster(self.class_dir)
+        self.settings = ClassSettings.load(self.class_dir / "settings.json")
+        self.version = 0  # goes up whenever the board changes; pages poll it
+        self._spotlight: str | None = None
         self._jobs: dict[str, _Job] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._closed = False
+        self._runner = Runner(self.store, isolation, warm, self._on_event, self._on_end)
+        self.isolation = isolation
         atexit.register(self.shutdown)  # a thread still inside torch at exit aborts the process
-        if self.warm:
-            self._spare = self._popen()
+        self._speeds: list[dict] = []  # recent finished runs' speeds, for queue estimates
+        self._teacher_latest: str | None = None
+        self._read_store()
 
-    def start(self, config: TrainConfig) -> str:
-        """Start a job and return its id (= its run id); ``Busy`` when the cap is reached."""
+    # -- the queue -------------------------------------------------------------------------
+    def _read_store(self) -> None:
+        """Once, at start: queued runs of an earlier server are queued again, in order; finished
+        runs tell how fast jobs train here; the teacher's latest run is the spotlight."""
+        infos = self.store.list()  # newest first
+        for info in infos:
+            if info.status == ev.FINISHED and len(self._speeds) < 50:
+                self._speeds.append(self._speed(info.variant, info.config, info.images_per_s))
+            if self._teacher_latest is None and self._teachers(info.owner):
+                self._teacher_latest = info.id
+            if info.status == ev.QUEUED and info.id not in self._jobs:
+                try:
+                    config = TrainConfig.from_dict(info.config).validate()
+                except (ValueError, TypeError):
+                    continue
+                status = self.store.get(info.id).status()
+                self._jobs[info.id] = _Job(
+                    info.id, config, info.owner, info.queued_at or time.time(),
+                    teacher=bool(status.get("teacher")), resume=bool(status.get("resume")),
+                    rank=status.get("rank"), requeued=int(status.get("requeued") or 0),
+                )  # fmt: skip
+        self._changed()
+        self._schedule()
+
+    def start(self, config: TrainConfig, actor: Participant, lesson: str | None = None) -> str:
+        """Queue a run of ``config`` for ``actor``; it trains as soon as a slot is free. Returns
+        the run id. ``PermissionError`` or ``QueueFull`` (with a message) when refused."""
         config.validate()
         with self._lock:
-            active = [j for j in self._jobs.values() if j.state in ev.ACTIVE]
-            if len(active) >= self.max_jobs:
-                raise Busy(
-                    f"Busy: run {active[0].id} is already training on this server's cores. "
-                    "Watch it, or wait until it finishes."
-                )
-            run = self.store.create(asdict(config))
-            job = _Job(run.id, config, Control(), time.time())
-            if self.isolation == "process":
-                job.control = self._spawn(job, run)
+            mine = [j for j in self._unfinished() if j.owner.get("id") == actor.id]
+            queued = sum(j.state == ev.QUEUED for j in self._jobs.values())
+            check_start(actor, config, self.settings, len(mine), queued, lesson)
+            run = self.store.create(asdict(config), owner=actor.owner(), queued=True)
+            run.set_state(ev.QUEUED, teacher=actor.is_teacher)
+            job = _Job(run.id, config, actor.owner(), run.status()["queued_at"],
+                       teacher=actor.is_teacher)  # fmt: skip
             self._jobs[job.id] = job
-        target = self._read if self.isolation == "process" else self._work
-        job.thread = threading.Thread(
-            target=target, args=(job, run), name=f"train-{job.id}", daemon=True
-        )
-        job.thread.start()
+            if actor.is_teacher:
+                self._teacher_latest = job.id  # students follow the teacher's latest run
+            self._changed()
+            self._schedule()
         return job.id
+
+    def _unfinished(self) -> list[_Job]:
+        return [j for j in self._jobs.values() if j.state in ev.UNFINISHED]
+
+    def queue(self) -> list[_Job]:
+        """Queued jobs in the order they will start."""
+        with self._lock:
+            waiting = [j for j in self._jobs.values() if j.state == ev.QUEUED]
+            rows = [{"job": j, "teacher": j.teacher, "queued_at": j.queued_at, "rank": j.rank}
+                    for j in waiting]  # fmt: skip
+            return [r["job"] for r in queue_order(rows)]
+
+    def _schedule(self) -> None:
+        """Start queued jobs while slots are free."""
+        with self._lock:
+            if self._closed:
+                return
+            running = sum(j.state in ev.ACTIVE for j in self._jobs.values())
+            for job in self.queue()[: max(self.max_jobs - running, 0)]:
+                self._launch(job)
+
+    def _launch(self, job: _Job) -> None:
+        run = self.store.get(job.id)
+        if job.resume:  # the curves go on from the stored history
+            events = run.events()
+            curves = curves_from_events(events)
+            job.batches, job.epochs = list(curves.batches), list(curves.epochs)
+            job.lr_changes, job.resumes = list(curves.lr_changes), list(curves.resumes)
+            job.info = next((e for e in events if e.get("type") == "start"), {})
+        run.set_state(ev.RUNNING, pid=os.getpid(), started=time.time())
+        job.state, job.started = ev.STARTING, time.time()
+        self._runner.launch(job, run)
+        self._changed()
 
     def _on_event(self, job: _Job, event: dict) -> None:
         with self._lock:
@@ -162,127 +185,205 @@ class JobManager:
                 job.epochs.append(event)
             elif kind == "lr":
                 job.lr_changes.append(event)
-            elif kind == "start":
-                job.info = event
+            elif kind in ("start", "resume"):
+                job.info = job.info or event
                 job.state = ev.RUNNING
+                if kind == "resume":  # as curves_from_events: the cut-short epoch's steps go
+                    step = event["step"]
+                    job.batches = [b for b in job.batches if b["step"] <= step]
+                    job.epochs = [e for e in job.epochs if e["step"] <= step]
+                    job.lr_changes = [c for c in job.lr_changes if c["step"] <= step]
+                    job.resumes.append(event)
+                self._changed()
 
-    def _popen(self, preload: bool = True) -> subprocess.Popen:
-        # Absolute paths: the worker runs from the package root, not the server's folder.
-        env = dict(
-            os.environ,
-            LENET_DATA_DIR=str(data_dir().resolve()),
-            LENET_RUNS_DIR=str(self.store.root.resolve()),
-            PYTHONPATH=os.pathsep.join(
-                p for p in (_PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if p
-            ),
-        )
-        args = [sys.executable, "-m", "lenet.serving.worker", *(["--preload"] * preload)]
-        return subprocess.Popen(
-            args,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-            bufsize=1,
-            env=env,
-            cwd=_PACKAGE_ROOT,
-        )
+    def _on_end(self, job: _Job, state: str, message: str, lost: bool = False) -> None:
+        """A job has ended. ``lost``: its worker died (not a shutdown, not a request); with the
+        teacher's ``requeue_interrupted`` its run is queued again, once, to go on."""
+        with self._lock:
+            job.state, job.message = state, message
+            if state == ev.FINISHED and job.epochs:
+                speed = job.epochs[-1].get("images_per_s")
+                self._speeds.insert(0, self._speed(job.config.variant, asdict(job.config), speed))
+                del self._speeds[50:]
+            self._changed()
+            if lost and self.settings.requeue_interrupted and not job.requeued and not self._closed:
+                run = self.store.get(job.id)
+                if run.info().resumable:
+                    self._requeue(run, job.config, job.owner, job.teacher, again=1)
+                    return
+        self._schedule()
 
-    def _spawn(self, job: _Job, run) -> _RemoteControl:
-        """Hand ``job`` to the spare worker, or to a new one (see ``lenet.serving.worker``)."""
-        spare, self._spare = self._spare, None
-        alive = spare is not None and spare.poll() is None
-        job.process = spare if alive else self._popen(preload=False)
-        folder = Path(tempfile.mkdtemp(prefix=f"lenet-job-{job.id}-"))
-        pipe, lock = job.process.stdin, threading.Lock()
+    @staticmethod
+    def _speed(variant: str, config: dict, images_per_s: float | None) -> dict:
+        return {"variant": variant, "recipe": config.get("recipe", "standard"),
+                "images_per_s": images_per_s}  # fmt: skip
 
-        def send(msg: dict) -> None:
-            with lock:
-                try:
-                    pipe.write(encode(msg))
-                    pipe.flush()
-                except (OSError, ValueError):  # the worker has ended; nothing left to command
-                    pass
+    def _changed(self) -> None:
+        self.version += 1
 
-        send(
-            {
-                "config": asdict(job.config),
-                "runs_dir": str(self.store.root.resolve()),
-                "data_dir": str(data_dir().resolve()),
-                "run_id": run.id,
-                "weights": str(folder / "weights.pt"),
-            }
-        )
-        return _RemoteControl(send, folder / "weights.pt")
+    # -- commands, each checked against who asks -------------------------------------------
+    def _owned(self, run_id: str, actor: Participant) -> _Job:
+        job = self._get(run_id)
+        if not may_control(actor, job.owner):
+            raise PermissionError(f"Run {run_id} belongs to {job.owner.get('name', 'someone')}: "
+                                  "only they or the teacher can change it.")  # fmt: skip
+        return job
 
-    def _read(self, job: _Job, run) -> None:
-        """Follow a worker's events until it ends; a worker that dies is reported, not lost."""
-        proc, result = job.process, None
-        for line in proc.stdout:
-            try:
-                event = decode(line)
-            except ValueError:
-                continue
-            if event.get("type") == RESULT:
-                result = event
+    def _training(self, run_id: str, actor: Participant) -> Control:
+        job = self._owned(run_id, actor)
+        if job.state not in ev.ACTIVE:
+            what = "waits in the queue: cancel it instead" if job.state == ev.QUEUED else (
+                f"has ended ({job.state})")  # fmt: skip
+            raise ValueError(f"Run {run_id} {what}.")
+        return job.control
+
+    def pause(self, run_id: str, actor: Participant) -> None:
+        self._training(run_id, actor).pause()
+
+    def resume(self, run_id: str, actor: Participant) -> None:
+        self._training(run_id, actor).resume()
+
+    def stop(self, run_id: str, actor: Participant) -> None:
+        self._training(run_id, actor).stop()
+
+    def set_lr(self, run_id: str, actor: Participant, lr: float) -> None:
+        self._training(run_id, actor).set_lr(lr)
+
+    def cancel(self, run_id: str, actor: Participant) -> None:
+        """Take a queued run out of the queue; it had not trained, so its folder goes too."""
+        with self._lock:
+            job = self._owned(run_id, actor)
+            if job.state != ev.QUEUED:
+                raise ValueError(f"Run {run_id} is not waiting in the queue (it is {job.state}).")
+            del self._jobs[run_id]
+            if job.resume:  # an interrupted run keeps what it trained
+                self.store.get(run_id).set_state(ev.INTERRUPTED, message="Resume cancelled.")
             else:
-                self._on_event(job, event)
-        code = proc.wait()
-        job.control.weights()  # keep the final weights in memory, then drop the worker's folder
-        shutil.rmtree(job.control.file.parent, ignore_errors=True)
-        if result is not None:
-            state, message = result["status"], result["message"]
-        elif self._closed:  # killed while the server shut down: the run can be resumed
-            state = ev.INTERRUPTED
-            message = "The server shut down during training; finished epochs are kept."
-        else:
-            state = ev.FAILED
-            message = (
-                f"The training process ended unexpectedly (exit code {code}); "
-                "finished epochs are kept."
-            )
-        if result is None and run.status().get("state") == ev.RUNNING:
-            run.finish(state, message)
-        run.release()
-        try:
-            proc.stdin.close()
-        except OSError:
-            pass
-        with self._lock:
-            job.state, job.message = state, message
-            if self.warm and self._spare is None and not self._closed:
-                self._spare = self._popen()  # the next Start won't wait for imports
+                self.store.delete(run_id)
+            self._changed()
 
-    def _work(self, job: _Job, run) -> None:
-        try:
-            result = train(
-                job.config,
-                control=job.control,
-                on_event=lambda e: self._on_event(job, e),
-                run=run,
-            )
-            state, message = result.status, result.message
-        except Exception as e:  # the UI shows the reason; the traceback goes to the log
-            log.exception("training job %s failed", job.id)
-            state, message = ev.FAILED, f"Training failed: {type(e).__name__}: {e}"
-            try:
-                run.finish(ev.FAILED, message)
-            except OSError:
-                pass
+    def move(self, run_id: str, actor: Participant, places: int) -> None:
+        """The teacher moves a queued run ``places`` up (negative) or down its part of the queue
+        (the teacher's runs stay ahead of the students')."""
+        if not actor.is_teacher:
+            raise PermissionError("Only the teacher can reorder the queue.")
         with self._lock:
-            job.state, job.message = state, message
+            job = self._get(run_id)
+            order = [j for j in self.queue() if j.teacher == job.teacher]
+            if job not in order:
+                raise ValueError(f"Run {run_id} is not waiting in the queue.")
+            at = min(max(order.index(job) + places, 0), len(order) - 1)
+            order.remove(job)
+            order.insert(at, job)
+            for rank, j in enumerate(order):  # an explicit order from now on
+                j.rank = float(rank)
+                self.store.get(j.id).set_state(ev.QUEUED, rank=j.rank)
+            self._changed()
 
+    def resume_run(self, run_id: str, actor: Participant) -> str:
+        """Queue an interrupted run again, to go on from its newest checkpoint (same run id,
+        same metrics log). ``ValueError`` when it can't be resumed."""
+        run = self.store.get(run_id)
+        info = run.info()
+        if not may_control(actor, info.owner):
+            raise PermissionError(f"Run {run_id} belongs to {info.owner.get('name')}: only they "
+                                  "or the teacher can resume it.")  # fmt: skip
+        with self._lock:
+            if run_id in self._jobs and self._jobs[run_id].state in ev.UNFINISHED:
+                raise ValueError(f"Run {run_id} is already waiting or training.")
+            if not info.resumable:
+                raise ValueError(f"Run {run_id} can't be resumed: it is {info.status} with "
+                                 f"{info.epochs_done} finished epoch(s).")  # fmt: skip
+            config = TrainConfig.from_dict(info.config).validate()
+            mine = [j for j in self._unfinished() if j.owner.get("id") == actor.id]
+            queued = sum(j.state == ev.QUEUED for j in self._jobs.values())
+            check_start(actor, config, self.settings, len(mine), queued, resuming=True)
+            self._requeue(run, config, info.owner, teacher=actor.is_teacher)
+        return run_id
+
+    def _requeue(self, run, config: TrainConfig, owner: dict, teacher: bool, again: int = 0):
+        run.set_state(ev.QUEUED, queued_at=time.time(), resume=True, teacher=teacher,
+                      message="", requeued=again)  # fmt: skip
+        self._jobs[run.id] = _Job(run.id, config, owner, time.time(), teacher=teacher,
+                                  resume=True, requeued=again)  # fmt: skip
+        self._changed()
+        self._schedule()
+
+    def delete_run(self, run_id: str, actor: Participant) -> None:
+        """Delete a stored run that is not training (a queued one: ``cancel``)."""
+        info = self.store.get(run_id).info()
+        if not may_control(actor, info.owner):
+            raise PermissionError(f"Run {run_id} belongs to {info.owner.get('name')}: only they "
+                                  "or the teacher can delete it.")  # fmt: skip
+        with self._lock:
+            job = self._jobs.get(run_id)
+            if job is not None and job.state in ev.UNFINISHED:
+                raise RuntimeError("This run is still queued or training; stop or cancel it "
+                                   "before deleting it.")  # fmt: skip
+            self.store.delete(run_id)
+            self._jobs.pop(run_id, None)
+            if self._spotlight == run_id:
+                self._spotlight = None
+            self._changed()
+
+    # -- the teacher's controls --------------------------------------------------------------
+    def set_settings(self, settings: ClassSettings, actor: Participant) -> None:
+        if not actor.is_teacher:
+            raise PermissionError("Only the teacher can change the class's settings.")
+        settings.save(self.class_dir / "settings.json")
+        with self._lock:
+            self.settings = settings
+            self._changed()
+
+    def spotlight(self) -> str | None:
+        """The run every following student watches: the teacher's choice, else their latest."""
+        with self._lock:
+            return self._spotlight or self._teacher_latest
+
+    def set_spotlight(self, run_id: str | None, actor: Participant) -> None:
+        if not actor.is_teacher:
+            raise PermissionError("Only the teacher can choose the run the class follows.")
+        if run_id is not None:
+            self.store.get(run_id)  # KeyError for an unknown run
+        with self._lock:
+            self._spotlight = run_id
+            self._changed()
+
+    def _teachers(self, owner: dict) -> bool:
+        person = self.roster.get(owner.get("id"))
+        return owner.get("id") == LEGACY_OWNER["id"] or (person is not None and person.is_teacher)
+
+    # -- reading ---------------------------------------------------------------------------
     def _get(self, job_id: str) -> _Job:
         job = self._jobs.get(job_id)
         if job is None:
             raise KeyError(f"no job {job_id!r} in this server")
         return job
 
-    def control(self, job_id: str) -> Control:
-        return self._get(job_id).control
-
     def has(self, job_id: str) -> bool:
         return job_id in self._jobs
+
+    def queue_times(self) -> dict[str, tuple[int, float]]:
+        """For each queued run: (its place, 1 = next; seconds until it should start)."""
+        with self._lock:
+            order, running = self.queue(), [j for j in self._jobs.values() if j.state in ev.ACTIVE]
+            speeds = self._speeds
+            slots = [self._left_seconds(j, speeds) for j in running]
+            slots += [0.0] * max(self.max_jobs - len(slots), 0)
+            out = {}
+            for place, job in enumerate(order, start=1):
+                slots.sort()
+                start = slots[0]
+                out[job.id] = (place, start)
+                slots[0] = start + expected_seconds(job.config, speeds)
+            return out
+
+    def _left_seconds(self, job: _Job, speeds: list[dict]) -> float:
+        last = job.batches[-1] if job.batches else None
+        total = job.info.get("total_steps") or 0
+        if last and total and last["step"]:
+            return last["train_seconds"] / last["step"] * max(total - last["step"], 0)
+        return expected_seconds(job.config, speeds)
 
     def snapshot(self, job_id: str) -> dict:
         """A consistent copy of a job's progress and history, safe to read from any thread."""
@@ -295,13 +396,18 @@ class JobManager:
             last = job.batches[-1] if job.batches else {}
             step, train_s = last.get("step", 0), last.get("train_seconds", 0.0)
             eta = train_s / step * (total - step) if step and total else None
+            place, wait = self.queue_times().get(job.id, (0, 0.0))
             return {
                 "id": job.id,
                 "state": state,
                 "message": job.message,
                 "config": asdict(job.config),
+                "owner": dict(job.owner),
+                "queued_at": job.queued_at,
+                "queue_position": place,
+                "queue_wait_s": wait,
                 "started": job.started,
-                "elapsed": time.time() - job.started,
+                "elapsed": time.time() - (job.started or job.queued_at),
                 "train_seconds": train_s,
                 "step": step,
                 "total_steps": total,
@@ -313,18 +419,31 @@ class JobManager:
                 "batches": list(job.batches),
                 "epoch_metrics": list(job.epochs),
                 "lr_changes": list(job.lr_changes),
+                "resumes": list(job.resumes),
                 "latest": job.epochs[-1] if job.epochs else None,
             }
 
+    def board(self) -> dict:
+        """What every page polls: the version, the spotlight, and a row per job this server
+        knows (queued, training, or ended here), newest first, without their curves."""
+        with self._lock:
+            newest = sorted(self._jobs.values(), key=lambda j: j.queued_at, reverse=True)
+            curves = ("batches", "epoch_metrics", "lr_changes", "resumes")
+            rows = [{k: v for k, v in self.snapshot(j.id).items() if k not in curves}
+                    for j in newest]  # fmt: skip
+            return {"version": self.version, "spotlight": self.spotlight(), "jobs": rows,
+                    "max_jobs": self.max_jobs, "settings": asdict(self.settings)}  # fmt: skip
+
     def jobs(self) -> list[dict]:
         """Short rows for every job this process knows, newest first."""
+        return self.board()["jobs"]
+
+    def counts(self) -> dict[str, int]:
+        """How many jobs wait and train (paused ones count as training): cheap, for polls."""
         with self._lock:
-            newest = sorted(self._jobs.values(), key=lambda j: j.started, reverse=True)
-            ids = [j.id for j in newest]
-        return [
-            {k: v for k, v in self.snapshot(i).items() if k not in ("batches", "epoch_metrics")}
-            for i in ids
-        ]
+            states = [j.state for j in self._jobs.values()]
+        return {ev.QUEUED: states.count(ev.QUEUED),
+                ev.RUNNING: sum(s in ev.ACTIVE for s in states)}  # fmt: skip
 
     def active(self) -> list[str]:
         with self._lock:
@@ -342,28 +461,30 @@ class JobManager:
         return model.eval(), epoch, step
 
     def wait(self, job_id: str, timeout: float | None = None) -> str:
-        """Block until the job ends or ``timeout`` passes (scripts, tests); return its state."""
-        thread = self._get(job_id).thread
-        if thread is not None:
-            thread.join(timeout)
+        """Block until the job ends or ``timeout`` passes (scripts, tests); return its state.
+        A queued job is waited for too."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            job = self._get(job_id)
+            if job.state not in (ev.QUEUED, ev.STARTING) or job.thread is not None:
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                return self.snapshot(job_id)["state"]
+            time.sleep(0.05)
+        if job.thread is not None:
+            job.thread.join(None if deadline is None else max(deadline - time.monotonic(), 0))
         return self.snapshot(job_id)["state"]
 
     def shutdown(self, timeout: float = 30.0) -> None:
-        """Interrupt every job and wait for it (called at interpreter exit): its run ends
-        ``interrupted`` with finished epochs kept. A worker that doesn't end in time is
-        killed, and its run is reported interrupted too."""
+        """Interrupt every training job and wait for it (called at interpreter exit): its run
+        ends ``interrupted``, finished epochs kept. Queued runs stay queued in the store, for
+        the next server. A worker that doesn't end in time is killed (its run: interrupted)."""
         with self._lock:
-            jobs, spare, self._spare, self._closed = (
-                list(self._jobs.values()),
-                self._spare,
-                None,
-                True,
-            )
-        if spare is not None and spare.poll() is None:
-            spare.stdin.close()  # an unused spare exits when its input ends
+            self._closed = True
+            jobs = [j for j in self._jobs.values() if j.state in ev.ACTIVE]
+        self._runner.close()
         for job in jobs:
-            if job.state in ev.ACTIVE:
-                job.control.interrupt()
+            job.control.interrupt()
         deadline = time.monotonic() + timeout
         for job in jobs:
             if job.thread is not None and job.thread.is_alive():
@@ -372,8 +493,3 @@ class JobManager:
                 job.process.kill()
                 if job.thread is not None:
                     job.thread.join(5)
-        if spare is not None:
-            try:
-                spare.wait(5)
-            except subprocess.TimeoutExpired:
-                spare.kill()

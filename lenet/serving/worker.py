@@ -75,9 +75,9 @@ def _run_job(job: dict, send) -> None:
     run = RunStore(job["runs_dir"]).get(job["run_id"])
     try:
         ensure_mnist(sources=())  # fetching is the server's job, not a worker's
-        result = train(
-            TrainConfig.from_dict(job["config"]), control=control, on_event=send, run=run
-        )
+        config = TrainConfig.from_dict(job["config"])
+        resume = bool(job.get("resume"))
+        result = train(config, control=control, on_event=send, run=run, resume=resume)
         send({"type": RESULT, "status": result.status, "message": result.message})
     except Exception as e:  # the page shows the reason; the traceback goes to the log
         log.exception("training failed")

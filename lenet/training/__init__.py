@@ -10,6 +10,7 @@ from lenet.training.config import (
     TYPICAL_SECONDS,
     ConfigError,
     TrainConfig,
+    lesson_of,
     make_config,
 )
 from lenet.training.control import Control
@@ -26,6 +27,7 @@ __all__ = [
     "ConfigError",
     "TrainConfig",
     "make_config",
+    "lesson_of",
     "Control",
     "Result",
     "configure_threads",

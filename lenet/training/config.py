@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import typing
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from lenet.models import INITS, VARIANTS
@@ -20,6 +20,7 @@ __all__ = [
     "LESSONS",
     "TYPICAL_SECONDS",
     "make_config",
+    "lesson_of",
 ]
 
 OPTIMIZERS = ("adam", "sgd")
@@ -199,3 +200,22 @@ def make_config(preset: str | None = None, **overrides: Any) -> TrainConfig:
     if unknown:
         raise ConfigError(f"unknown field(s) {', '.join(sorted(unknown))}")
     return replace(PRESETS[preset], **overrides).validate()
+
+
+# How a run is carried out rather than what it learns: a preset is still itself without them.
+_HOW = ("threads", "log_every", "eval_batch_size")
+
+
+def lesson_of(config: TrainConfig | dict) -> str | None:
+    """The preset (a key of ``PRESETS`` and ``LESSONS``) this configuration is, or None.
+
+    Matching on the configuration, not on a remembered choice, lets every viewer of a run (and
+    the stored run itself) know what to watch. A field missing from an older run's stored
+    config counts as its default.
+    """
+    given = config if isinstance(config, dict) else asdict(config)
+    default = asdict(TrainConfig())
+    for name, preset in PRESETS.items():
+        if all(given.get(k, default[k]) == v for k, v in asdict(preset).items() if k not in _HOW):
+            return name
+    return None

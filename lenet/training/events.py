@@ -7,9 +7,11 @@ one per line, and every reader (CLI, curves, archive, jobs) goes through the hel
 A run's state moves through::
 
     queued -> starting -> running <-> paused -> finished | stopped | diverged | failed | interrupted
+                                  interrupted -> queued (resume) -> ...
 
 ``interrupted`` means the process ended (or was shut down) before the run did: its finished
-epochs are kept. ``corrupt`` is what the run store calls a folder it can't read.
+epochs are kept and it can be resumed. ``corrupt`` is what the run store calls a folder it
+can't read.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from typing import Literal, NotRequired, TypedDict
 # fmt: off
 __all__ = [
     "QUEUED", "STARTING", "RUNNING", "PAUSED", "FINISHED", "STOPPED", "DIVERGED", "FAILED",
-    "INTERRUPTED", "CORRUPT", "ACTIVE", "ENDED", "STATES", "END_EVENTS",
-    "StartEvent", "BatchEvent", "LrEvent", "EpochEvent", "EndEvent", "Event",
+    "INTERRUPTED", "CORRUPT", "ACTIVE", "UNFINISHED", "ENDED", "STATES", "END_EVENTS",
+    "StartEvent", "ResumeEvent", "BatchEvent", "LrEvent", "EpochEvent", "EndEvent", "Event",
     "end_event", "end_state",
 ]
 # fmt: on
@@ -37,6 +39,7 @@ INTERRUPTED = "interrupted"
 CORRUPT = "corrupt"
 
 ACTIVE = (STARTING, RUNNING, PAUSED)  # a job that holds a training slot
+UNFINISHED = (QUEUED, *ACTIVE)  # waiting for a slot or holding one
 ENDED = (FINISHED, STOPPED, DIVERGED, FAILED, INTERRUPTED, CORRUPT)
 STATES = (QUEUED, *ACTIVE, *ENDED)
 
@@ -58,6 +61,17 @@ class StartEvent(TypedDict):
     steps_per_epoch: int  # updates per epoch (one per batch; one per pattern in "paper")
     total_steps: int
     lr: float  # the learning rate of the first update
+
+
+class ResumeEvent(TypedDict):
+    """An interrupted run going on from its newest checkpoint: steps from ``step`` on replace
+    whatever the log holds beyond it (the epoch the interruption cut short)."""
+
+    type: Literal["resume"]
+    time: float
+    epoch: int  # the first epoch trained now
+    step: int
+    total_steps: int
 
 
 class BatchEvent(TypedDict):
@@ -103,7 +117,7 @@ class EndEvent(TypedDict):
     message: NotRequired[str]
 
 
-Event = StartEvent | BatchEvent | LrEvent | EpochEvent | EndEvent
+Event = StartEvent | ResumeEvent | BatchEvent | LrEvent | EpochEvent | EndEvent
 
 
 def end_event(events: list[dict]) -> dict | None:

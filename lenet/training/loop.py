@@ -75,6 +75,22 @@ def _subset(split: Split, n: int, seed: int) -> tuple[Tensor, Tensor]:
     return split.images[idx].contiguous(), split.labels[idx]
 
 
+def _restore(run, model: nn.Module, recipe: Recipe) -> tuple[int, int, int, float]:
+    """Load ``run``'s newest checkpoint into the model and the recipe; (the next epoch, steps,
+    patterns seen, training seconds) so far. ValueError when it can't be resumed."""
+    if run is None:
+        raise ValueError("resuming needs the run to go on with")
+    ckpt = run.load_checkpoint()
+    training = ckpt.get("training")
+    if not training or ckpt.get("optimizer") is None:
+        raise ValueError(f"run {run.id}'s newest checkpoint (epoch {ckpt['epoch']}) has no "
+                         "training state to go on from")  # fmt: skip
+    model.load_state_dict(ckpt["model"])
+    recipe.optimizer.load_state_dict(ckpt["optimizer"])
+    recipe.load_state_dict(training["recipe"])
+    return ckpt["epoch"] + 1, training["step"], training["seen"], training["train_seconds"]
+
+
 def diverged_message(loss: float, lr: float) -> str:
     what = "became NaN" if math.isnan(loss) else f"exploded to {loss:.3g}"
     return (
@@ -116,12 +132,15 @@ def train(
     control: Control | None = None,
     on_event: Callable[[dict], None] | None = None,
     run=None,
+    resume: bool = False,
 ) -> Result:
     """Train LeNet-5 as ``config`` says, reporting through ``on_event`` and a ``Run``.
 
     ``store`` (a ``RunStore``) creates a run folder, or pass an existing ``run``. Events are
     plain JSON-able dicts (``lenet.training.events``): start, batch, lr, epoch, then one of
-    done | stopped | diverged | interrupted.
+    done | stopped | diverged | interrupted. ``resume`` goes on with ``run`` from its newest
+    checkpoint (weights, optimizer, schedule and random streams as they were after that epoch):
+    a "resume" event instead of "start", then the remaining epochs, as if never interrupted.
     """
     cfg = config.validate()
     configure_threads(cfg.threads)
@@ -147,23 +166,31 @@ def train(
     total_steps = steps_per_epoch * cfg.epochs
     log_every = cfg.log_every * recipe.chunk_steps  # steps between "batch" events
     chunk = recipe.chunk_steps * per_step  # patterns between control checks
-    if run is not None:
-        run.save_epoch(0, model, recipe.optimizer, cfg, None)  # epoch 0: the untrained network
-    emit(
-        ev.StartEvent(
-            type="start",
-            time=time.time(),
-            train_images=n,
-            test_images=len(test.labels),
-            steps_per_epoch=steps_per_epoch,
-            total_steps=total_steps,
-            lr=recipe.first_lr,
+    step, seen, active_s, published, first = 0, 0, 0.0, 0.0, 1
+    if resume:
+        first, step, seen, active_s = _restore(run, model, recipe)
+        emit(
+            ev.ResumeEvent(
+                type="resume", time=time.time(), epoch=first, step=step, total_steps=total_steps
+            )
         )
-    )
+    else:
+        if run is not None:  # epoch 0: the untrained network
+            run.save_epoch(0, model, recipe.optimizer, cfg, None)
+        emit(
+            ev.StartEvent(
+                type="start",
+                time=time.time(),
+                train_images=n,
+                test_images=len(test.labels),
+                steps_per_epoch=steps_per_epoch,
+                total_steps=total_steps,
+                lr=recipe.first_lr,
+            )
+        )
 
-    step, seen, active_s, published = 0, 0, 0.0, 0.0
     status, message = ev.FINISHED, ""
-    for epoch in range(1, cfg.epochs + 1):
+    for epoch in range(first, cfg.epochs + 1):
         data, order = recipe.begin_epoch(epoch, X)
         totals, window = _Window(), _Window()
         clock = time.perf_counter()
@@ -217,7 +244,9 @@ def train(
         )
         control.publish(model, epoch, step)
         if run is not None:
-            run.save_epoch(epoch, model, recipe.optimizer, cfg, event)
+            state = {"recipe": recipe.state_dict(), "step": step, "seen": seen,
+                     "train_seconds": active_s}  # fmt: skip
+            run.save_epoch(epoch, model, recipe.optimizer, cfg, event, training=state)
         emit(event)
 
     if status == ev.STOPPED:

@@ -110,6 +110,15 @@ class _PaperRecipe:
     def set_lr(self, lr: float) -> None:
         self._override = self.optimizer.param_groups[0]["lr"] = lr
 
+    def state_dict(self) -> dict:
+        """What a resumed run needs besides the optimizer: the random stream (distortions and
+        curvature samples) and a teacher's η."""
+        return {"generator": self._gen.get_state(), "override": self._override}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._gen.set_state(state["generator"])
+        self._override = state["override"]
+
     def begin_epoch(self, epoch: int, images: Tensor) -> tuple[Tensor, Tensor]:
         data = distort(images, self._gen) if self.distort else images
         self.optimizer.param_groups[0]["lr"] = self._override or recipe_eta(epoch)

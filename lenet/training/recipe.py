@@ -37,6 +37,11 @@ class Recipe(Protocol):
     def set_lr(self, lr: float) -> None:
         """A learning rate set by hand: it holds for the rest of the run."""
 
+    def state_dict(self) -> dict:
+        """The recipe's own state after an epoch (schedule, random streams), for resuming."""
+
+    def load_state_dict(self, state: dict) -> None: ...
+
     def begin_epoch(self, epoch: int, images: Tensor) -> tuple[Tensor, Tensor]:
         """(the images this epoch trains on, the order to visit them in)."""
 

@@ -77,6 +77,18 @@ class StandardRecipe:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
 
+    def state_dict(self) -> dict:
+        """What a resumed run needs besides the optimizer: the schedule and the batch order."""
+        return {"order": self._order.get_state(),
+                "scheduler": self.scheduler.state_dict() if self.scheduler else None}  # fmt: skip
+
+    def load_state_dict(self, state: dict) -> None:
+        self._order.set_state(state["order"])
+        if state["scheduler"] is None:  # a rate set by hand had replaced the schedule
+            self.scheduler = None
+        elif self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+
     def begin_epoch(self, epoch: int, images: Tensor) -> tuple[Tensor, Tensor]:
         self.model.train()
         return images, torch.randperm(len(images), generator=self._order)

@@ -1,0 +1,82 @@
+"""Figures of a whole class's runs: every test-accuracy curve in one chart (one's own and the
+teacher's picked out), and the class as a hyperparameter sweep (parallel coordinates)."""
+
+from __future__ import annotations
+
+import math
+
+import plotly.graph_objects as go
+
+from lenet.plots.style import COLORS, base_layout
+
+__all__ = ["class_curves_figure", "sweep_figure"]
+
+
+def class_curves_figure(runs: list[dict], height: int = 380) -> go.Figure:
+    """Test accuracy per epoch of many runs. Each of ``runs`` has ``label``, ``epochs`` (epoch
+    events) and ``who``: "mine" (drawn in blue, on top), "teacher" (thick, dark) or "other"
+    (thin, grey), so one's own run stands out of thirty."""
+    style = {
+        "other": dict(color="rgba(100,116,139,0.45)", width=1.5),
+        "teacher": dict(color=COLORS["text"], width=4),
+        "mine": dict(color=COLORS["train"], width=4),
+    }
+    fig = go.Figure()
+    for who in ("other", "teacher", "mine"):  # drawn last is on top
+        for r in (r for r in runs if r["who"] == who and r["epochs"]):
+            fig.add_scatter(
+                x=[e["epoch"] for e in r["epochs"]],
+                y=[e["test_acc"] for e in r["epochs"]],
+                mode="lines+markers",
+                name=r["label"],
+                line=style[who],
+                marker=dict(size=6 if who == "other" else 9),
+                showlegend=who != "other",
+                hovertemplate="epoch %{x}<br>test %{y:.2f} %<extra>" + r["label"] + "</extra>",
+            )
+    values = [e["test_acc"] for r in runs for e in r["epochs"]]
+    low = min(values) if values else 90.0
+    layout = base_layout(height, "Test accuracy of every run (%)", margin=dict(b=20))
+    layout["legend"] = dict(orientation="h", x=0, y=-0.2, xanchor="left", yanchor="top")
+    fig.update_layout(**layout)
+    fig.update_xaxes(title_text="epoch", rangemode="tozero")
+    fig.update_yaxes(range=[max(0.0, min(low, 95.0) - 2), 100.3])
+    return fig
+
+
+def sweep_figure(rows: list[dict], height: int = 420) -> go.Figure:
+    """The class's finished runs as one hyperparameter sweep: one line per run across learning
+    rate (log), batch size, epochs, training images, optimizer and variant, coloured by its
+    best test accuracy ("which learning rates worked?"). Each row has those keys plus
+    ``best_test_acc``."""
+
+    def categories(key: str) -> list[str]:
+        return sorted({str(r[key]) for r in rows})
+
+    optimizers, variants = categories("optimizer"), categories("variant")
+    acc = [r["best_test_acc"] for r in rows]
+    dimensions = [
+        dict(label="learning rate (log10)", values=[math.log10(r["lr"]) for r in rows]),
+        dict(label="batch size", values=[r["batch_size"] for r in rows]),
+        dict(label="epochs", values=[r["epochs"] for r in rows]),
+        dict(label="training images", values=[r["train_images"] for r in rows]),
+        dict(
+            label="optimizer",
+            values=[optimizers.index(str(r["optimizer"])) for r in rows],
+            tickvals=list(range(len(optimizers))),
+            ticktext=optimizers,
+        ),  # fmt: skip
+        dict(
+            label="variant",
+            values=[variants.index(str(r["variant"])) for r in rows],
+            tickvals=list(range(len(variants))),
+            ticktext=variants,
+        ),  # fmt: skip
+        dict(label="best test accuracy (%)", values=acc),
+    ]
+    line = dict(color=acc, colorscale="Viridis", showscale=True,
+                colorbar=dict(title=dict(text="test %", side="top"), thickness=12))  # fmt: skip
+    fig = go.Figure(go.Parcoords(line=line, dimensions=dimensions,
+                                 labelfont=dict(size=13), tickfont=dict(size=11)))  # fmt: skip
+    fig.update_layout(**base_layout(height, margin=dict(l=60, r=40, t=60, b=30), axes=False))
+    return fig

@@ -1,0 +1,202 @@
+"""How one job trains, apart from the pages: in a ``python -m lenet.serving.worker`` process (the
+dashboard's way) or in a thread of this process (notebooks and tests).
+
+A worker process has its own interpreter lock, so pages being drawn never hold up the
+trainer's Python between torch calls. Its events arrive over a pipe and commands go back the
+same way (``lenet.serving.protocol``); a warm spare, with torch imported and MNIST loaded,
+waits for the next job. ``"thread"`` has no start-up cost (≈3 s to import torch and load MNIST
+in a child). Either way the runner reports each event and the end to its manager.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+from lenet.data import data_dir
+from lenet.runs import Run, RunStore
+from lenet.serving.protocol import RESULT, decode, encode, read_weights
+from lenet.training import Control, train
+from lenet.training import events as ev
+
+__all__ = ["ISOLATIONS", "Runner"]
+
+ISOLATIONS = ("process", "thread")
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+log = logging.getLogger(__name__)
+
+
+class _RemoteControl(Control):
+    """The manager's handle on a worker process. Commands go down the worker's stdin; their
+    effect is mirrored here so a snapshot says "paused" at once. ``weights()`` reads the
+    worker's latest published file (only when it has changed)."""
+
+    def __init__(self, send: Callable[[dict], None], weights_file: Path) -> None:
+        super().__init__()
+        self._send, self.file, self._seen = send, weights_file, None
+
+    def pause(self) -> None:
+        super().pause()
+        self._send({"cmd": "pause"})
+
+    def resume(self) -> None:
+        super().resume()
+        self._send({"cmd": "resume"})
+
+    def stop(self) -> None:
+        super().stop()
+        self._send({"cmd": "interrupt" if self.interrupted else "stop"})
+
+    def set_lr(self, lr: float) -> None:
+        super().set_lr(lr)  # validates
+        self.take_lr()
+        self._send({"cmd": "lr", "lr": float(lr)})
+
+    def weights(self):
+        try:
+            stamp = self.file.stat().st_mtime_ns
+        except OSError:
+            return super().weights()
+        if stamp != self._seen:
+            try:
+                published = read_weights(self.file)
+            except (OSError, ValueError):  # a file being replaced: keep the last good copy
+                return super().weights()
+            with self._lock:
+                self._weights, self._seen = published, stamp
+        return super().weights()
+
+
+class Runner:
+    """Trains jobs for a manager. ``on_event(job, event)`` gets every training event and
+    ``on_end(job, state, message, lost=...)`` the end (``lost``: the worker died). A job is
+    any object with ``id``, ``config``, ``resume`` and the attributes this sets: ``control``,
+    ``thread`` and ``process``."""
+
+    def __init__(self, store: RunStore, isolation: str, warm: bool, on_event, on_end) -> None:
+        if isolation not in ISOLATIONS:
+            raise ValueError(f"isolation must be one of {ISOLATIONS}, got {isolation!r}")
+        self.store, self.isolation = store, isolation
+        self.warm = warm and isolation == "process"
+        self._on_event, self._on_end = on_event, on_end
+        self._spare: subprocess.Popen | None = self._popen() if self.warm else None
+        self.closing = False
+
+    def launch(self, job, run: Run) -> None:
+        """Start training ``job`` (whose ``run`` is already marked running)."""
+        if self.isolation == "process":
+            job.control = self._spawn(job, run)
+            target = self._read
+        else:
+            job.control = Control()
+            target = self._work
+        job.thread = threading.Thread(target=target, args=(job, run), name=f"train-{job.id}",
+                                      daemon=True)  # fmt: skip
+        job.thread.start()
+
+    def _popen(self, preload: bool = True) -> subprocess.Popen:
+        # Absolute paths: the worker runs from the package root, not the server's folder.
+        env = dict(
+            os.environ,
+            LENET_DATA_DIR=str(data_dir().resolve()),
+            LENET_RUNS_DIR=str(self.store.root.resolve()),
+            PYTHONPATH=os.pathsep.join(
+                p for p in (_PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if p
+            ),
+        )
+        args = [sys.executable, "-m", "lenet.serving.worker", *(["--preload"] * preload)]
+        return subprocess.Popen(
+            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8",
+            bufsize=1, env=env, cwd=_PACKAGE_ROOT,
+        )  # fmt: skip
+
+    def _spawn(self, job, run: Run) -> _RemoteControl:
+        """Hand ``job`` to the spare worker, or to a new one (see ``lenet.serving.worker``)."""
+        spare, self._spare = self._spare, None
+        alive = spare is not None and spare.poll() is None
+        job.process = spare if alive else self._popen(preload=False)
+        folder = Path(tempfile.mkdtemp(prefix=f"lenet-job-{job.id}-"))
+        pipe, lock = job.process.stdin, threading.Lock()
+
+        def send(msg: dict) -> None:
+            with lock:
+                try:
+                    pipe.write(encode(msg))
+                    pipe.flush()
+                except (OSError, ValueError):  # the worker has ended; nothing left to command
+                    pass
+
+        send({"config": asdict(job.config), "runs_dir": str(self.store.root.resolve()),
+              "data_dir": str(data_dir().resolve()), "run_id": run.id,
+              "weights": str(folder / "weights.pt"), "resume": job.resume})  # fmt: skip
+        return _RemoteControl(send, folder / "weights.pt")
+
+    def _read(self, job, run: Run) -> None:
+        """Follow a worker's events until it ends; a worker that dies is reported, not lost."""
+        proc, result = job.process, None
+        for line in proc.stdout:
+            try:
+                event = decode(line)
+            except ValueError:
+                continue
+            if event.get("type") == RESULT:
+                result = event
+            else:
+                self._on_event(job, event)
+        code = proc.wait()
+        job.control.weights()  # keep the final weights in memory, then drop the worker's folder
+        shutil.rmtree(job.control.file.parent, ignore_errors=True)
+        lost = result is None and not self.closing
+        if result is not None:
+            state, message = result["status"], result["message"]
+        else:  # killed (out of memory, a signal) or shut down with the server: resumable
+            state = ev.INTERRUPTED
+            why = "the server shut down" if self.closing else f"exit code {code}"
+            message = f"The training process ended early ({why}); finished epochs are kept."
+            if run.status().get("state") == ev.RUNNING:
+                # an epoch's checkpoint is written before its event: a worker killed in between
+                # still finished that epoch
+                done = max([run.status().get("epochs_done", 0), *run.epochs()])
+                run.set_state(ev.RUNNING, epochs_done=done)
+                run.finish(state, message)
+        run.release()
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
+        if self.warm and self._spare is None and not self.closing:
+            self._spare = self._popen()  # the next Start won't wait for imports
+        self._on_end(job, state, message, lost=lost)
+
+    def _work(self, job, run: Run) -> None:
+        try:
+            result = train(job.config, control=job.control, run=run, resume=job.resume,
+                           on_event=lambda e: self._on_event(job, e))  # fmt: skip
+            state, message = result.status, result.message
+        except Exception as e:  # the UI shows the reason; the traceback goes to the log
+            log.exception("training job %s failed", job.id)
+            state, message = ev.FAILED, f"Training failed: {type(e).__name__}: {e}"
+            try:
+                run.finish(ev.FAILED, message)
+            except OSError:
+                pass
+        self._on_end(job, state, message)
+
+    def close(self) -> None:
+        """No spare any more (the manager is shutting down)."""
+        self.closing = True
+        spare, self._spare = self._spare, None
+        if spare is not None and spare.poll() is None:
+            spare.stdin.close()  # an unused spare exits when its input ends
+            try:
+                spare.wait(5)
+            except subprocess.TimeoutExpired:
+                spare.kill()
