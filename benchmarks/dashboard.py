@@ -16,34 +16,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-__all__ = ["bench_dashboard", "CHROMIUM", "CHROMIUM_ARGS"]
+from benchmarks.server import CHROMIUM, CHROMIUM_ARGS, REPO, Server
 
-REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+__all__ = ["bench_dashboard"]
 
 
 def _cli(variant: str, epochs: int, subset: int, runs_dir: Path) -> dict:
@@ -76,60 +57,12 @@ def _cli(variant: str, epochs: int, subset: int, runs_dir: Path) -> dict:
     }
 
 
-class _Server:
-    """``streamlit run dashboard/Home.py`` on 127.0.0.1 and a free port, logging to a file."""
-
-    def __init__(self, runs_dir: Path, log: Path):
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "dashboard/Home.py",
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(self.port),
-            "--server.headless",
-            "true",
-        ]
-        env = dict(os.environ, LENET_RUNS_DIR=str(runs_dir), PYTHONUNBUFFERED="1")
-        with open(log, "wb") as f:
-            self.proc = subprocess.Popen(
-                cmd, cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-            )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited early:\n{log.read_text(errors='replace')}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
-                    if r.read().strip() == b"ok":
-                        return
-            except OSError:
-                pass
-            time.sleep(0.25)
-        self.stop()
-        raise RuntimeError(f"streamlit did not become healthy:\n{log.read_text(errors='replace')}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(15)
-
-
 def _dashboard(
     variant: str, epochs: int, subset: int, runs_dir: Path, log: Path, timeout_s: float
 ) -> dict:
     from playwright.sync_api import sync_playwright
 
-    server = _Server(runs_dir, log)
+    server = Server(runs_dir, log)
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(

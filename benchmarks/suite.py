@@ -205,7 +205,7 @@ BENCHMARKS = {
 
 
 def run_benchmarks(
-    only: list[str] | None = None, dashboard: bool = False, paper: bool = False
+    only: list[str] | None = None, dashboard: bool = False, paper: bool = False, classroom: int = 0
 ) -> dict:
     configure_threads(2)
     table = dict(BENCHMARKS)
@@ -215,6 +215,10 @@ def run_benchmarks(
         table["dashboard"] = bench_dashboard
     if paper:
         table.update(PAPER_BENCHMARKS)
+    if classroom:
+        from benchmarks.classroom import bench_classroom  # needs playwright, a test tool
+
+        table["classroom"] = lambda: bench_classroom(classroom)
     unknown = set(only or ()) - set(table)
     if unknown:
         raise SystemExit(
