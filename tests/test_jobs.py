@@ -321,22 +321,42 @@ def test_a_relative_data_dir_is_found_by_the_worker_process(tmp_path, monkeypatc
     assert not (REPO / "mnist-link").exists()
 
 
-def test_warm_spare_takes_the_next_job_and_is_replaced(tmp_path):
+def test_a_warm_worker_trains_job_after_job_and_ends_with_the_manager(tmp_path):
     pm = JobManager(RunStore(tmp_path), isolation="process", warm=True)
     try:
-        spare = pm._runner._spare
-        assert spare is not None and spare.poll() is None
-        job = pm.start(replace(SMALL, epochs=1), ANN)
-        assert pm._jobs[job].process is spare
-        assert pm.wait(job, 120) == "finished"
-        assert pm._runner._spare is not None and pm._runner._spare is not spare  # for the next
+        [worker] = pm._runner.idle
+        assert worker.poll() is None
+        first = pm.start(replace(SMALL, epochs=1), ANN)
+        assert pm._jobs[first].process is worker and pm._runner.idle == []
+        assert pm.wait(first, 120) == "finished"
+        _until(lambda: pm._runner.idle == [worker])  # back, waiting: no new import of torch
+        second = pm.start(replace(SMALL, epochs=1, seed=1), ANN)
+        assert pm._jobs[second].process is worker
+        assert pm.wait(second, 120) == "finished"
+        assert pm.store.get(second).info().status == "finished"
     finally:
         pm.shutdown()
-    assert spare.poll() is not None and pm._runner._spare is None
+    assert worker.poll() is not None and pm._runner.idle == []
+
+
+def test_a_killed_warm_worker_is_replaced(tmp_path):
+    pm = JobManager(RunStore(tmp_path), isolation="process", warm=True)
+    try:
+        [worker] = pm._runner.idle
+        job = pm.start(replace(SMALL, epochs=3), ANN)
+        _until(lambda: pm.snapshot(job)["state"] == "running")
+        worker.kill()
+        assert pm.wait(job, 60) == "interrupted"
+        _until(lambda: len(pm._runner.idle) == 1)
+        [fresh] = pm._runner.idle
+        assert fresh is not worker and fresh.poll() is None
+    finally:
+        pm.shutdown()
 
 
 def test_worker_protocol_ignores_bad_commands(tmp_path):
-    """The worker's stdin protocol, driven by hand: a bad command is logged, never fatal."""
+    """The worker's stdin protocol, driven by hand: a bad command is logged, never fatal, and a
+    command for another run (the job before, say) does not touch this one."""
     store = RunStore(tmp_path)
     run = store.create({})
     cfg = asdict(replace(SMALL, epochs=1))
@@ -355,9 +375,9 @@ def test_worker_protocol_ignores_bad_commands(tmp_path):
         "run_id": run.id,
         "weights": str(tmp_path / "w.pt"),
     }
-    proc.stdin.write(
-        json.dumps(job) + "\n" + "not json\n" + json.dumps({"cmd": "lr", "lr": -1}) + "\n"
-    )
+    other_run = json.dumps({"cmd": "stop", "run": "someone-else"})  # not this job: no effect
+    bad_lr = json.dumps({"cmd": "lr", "lr": -1, "run": run.id})
+    proc.stdin.write(json.dumps(job) + "\n" + "not json\n" + other_run + "\n" + bad_lr + "\n")
     proc.stdin.flush()  # kept open: its end would mean "the manager went away, stop"
     events = []
     for line in proc.stdout:
@@ -371,4 +391,5 @@ def test_worker_protocol_ignores_bad_commands(tmp_path):
         "status"
     ] == "finished"
     assert err.count("ignored command") == 2
+    assert "which is not training here: ignored" in err
     assert store.get(run.id).info().status == "finished"

@@ -3,9 +3,11 @@ dashboard's way) or in a thread of this process (notebooks and tests).
 
 A worker process has its own interpreter lock, so pages being drawn never hold up the
 trainer's Python between torch calls. Its events arrive over a pipe and commands go back the
-same way (``lenet.serving.protocol``); a warm spare, with torch imported and MNIST loaded,
-waits for the next job. ``"thread"`` has no start-up cost (≈3 s to import torch and load MNIST
-in a child). Either way the runner reports each event and the end to its manager.
+same way (``lenet.serving.protocol``). A worker that has finished a job waits for the next
+(``warm``: one is started with torch imported and MNIST loaded before the first Start), so a
+queue pays the ≈3 s of importing torch and loading MNIST once, not once per run. ``"thread"``
+has no start-up cost at all. Either way the runner reports each event and the end to its
+manager.
 """
 
 from __future__ import annotations
@@ -87,8 +89,16 @@ class Runner:
         self.store, self.isolation = store, isolation
         self.warm = warm and isolation == "process"
         self._on_event, self._on_end = on_event, on_end
-        self._spare: subprocess.Popen | None = self._popen() if self.warm else None
+        self._lock = threading.Lock()
+        # idle workers, waiting for a job: at most one is kept (each holds torch and MNIST)
+        self._idle: list[subprocess.Popen] = [self._popen()] if self.warm else []
         self.closing = False
+
+    @property
+    def idle(self) -> list[subprocess.Popen]:
+        """The workers waiting for a job (alive or not: a dead one is dropped when needed)."""
+        with self._lock:
+            return list(self._idle)
 
     def launch(self, job, run: Run) -> None:
         """Start training ``job`` (whose ``run`` is already marked running)."""
@@ -118,15 +128,23 @@ class Runner:
             bufsize=1, env=env, cwd=_PACKAGE_ROOT,
         )  # fmt: skip
 
+    def _take_idle(self) -> subprocess.Popen | None:
+        with self._lock:
+            while self._idle:
+                proc = self._idle.pop()
+                if proc.poll() is None:
+                    return proc
+        return None
+
     def _spawn(self, job, run: Run) -> _RemoteControl:
-        """Hand ``job`` to the spare worker, or to a new one (see ``lenet.serving.worker``)."""
-        spare, self._spare = self._spare, None
-        alive = spare is not None and spare.poll() is None
-        job.process = spare if alive else self._popen(preload=False)
+        """Hand ``job`` to an idle worker, or to a new one (see ``lenet.serving.worker``)."""
+        job.process = self._take_idle() or self._popen(preload=False)
         folder = Path(tempfile.mkdtemp(prefix=f"lenet-job-{job.id}-"))
         pipe, lock = job.process.stdin, threading.Lock()
 
         def send(msg: dict) -> None:
+            if "cmd" in msg:
+                msg = {**msg, "run": run.id}  # a worker obeys commands for its current run only
             with lock:
                 try:
                     pipe.write(encode(msg))
@@ -140,9 +158,10 @@ class Runner:
         return _RemoteControl(send, folder / "weights.pt")
 
     def _read(self, job, run: Run) -> None:
-        """Follow a worker's events until it ends; a worker that dies is reported, not lost."""
+        """Follow a worker's events until its result; a worker that dies is reported, not
+        lost. A worker that finished its job waits for the next one."""
         proc, result = job.process, None
-        for line in proc.stdout:
+        while result is None and (line := proc.stdout.readline()):
             try:
                 event = decode(line)
             except ValueError:
@@ -151,13 +170,14 @@ class Runner:
                 result = event
             else:
                 self._on_event(job, event)
-        code = proc.wait()
         job.control.weights()  # keep the final weights in memory, then drop the worker's folder
         shutil.rmtree(job.control.file.parent, ignore_errors=True)
         lost = result is None and not self.closing
         if result is not None:
             state, message = result["status"], result["message"]
+            self._keep_or_end(proc)
         else:  # killed (out of memory, a signal) or shut down with the server: resumable
+            code = proc.wait()
             state = ev.INTERRUPTED
             why = "the server shut down" if self.closing else f"exit code {code}"
             message = f"The training process ended early ({why}); finished epochs are kept."
@@ -167,14 +187,29 @@ class Runner:
                 done = max([run.status().get("epochs_done", 0), *run.epochs()])
                 run.set_state(ev.RUNNING, epochs_done=done)
                 run.finish(state, message)
+            _close(proc)
+            if self.warm and not self.closing and not self.idle:
+                with self._lock:
+                    self._idle.append(self._popen())  # the next Start won't wait for imports
         run.release()
-        try:
-            proc.stdin.close()
-        except OSError:
-            pass
-        if self.warm and self._spare is None and not self.closing:
-            self._spare = self._popen()  # the next Start won't wait for imports
-        self._on_end(job, state, message, lost=lost)
+        self._on_end(job, state, message, lost=lost)  # may hand the next job to this worker
+        self._trim()
+
+    def _keep_or_end(self, proc: subprocess.Popen) -> None:
+        """A worker whose job ended: idle for the next job, or told to end (closing down)."""
+        if self.closing or self.isolation != "process":
+            _close(proc)
+            return
+        with self._lock:
+            self._idle.append(proc)
+
+    def _trim(self) -> None:
+        """Keep one idle worker when warm (none otherwise); the others end."""
+        keep = 1 if self.warm and not self.closing else 0
+        with self._lock:
+            extra, self._idle = self._idle[keep:], self._idle[:keep]
+        for proc in extra:
+            _close(proc)
 
     def _work(self, job, run: Run) -> None:
         try:
@@ -191,12 +226,18 @@ class Runner:
         self._on_end(job, state, message)
 
     def close(self) -> None:
-        """No spare any more (the manager is shutting down)."""
+        """No idle workers any more (the manager is shutting down)."""
         self.closing = True
-        spare, self._spare = self._spare, None
-        if spare is not None and spare.poll() is None:
-            spare.stdin.close()  # an unused spare exits when its input ends
-            try:
-                spare.wait(5)
-            except subprocess.TimeoutExpired:
-                spare.kill()
+        self._trim()
+
+
+def _close(proc: subprocess.Popen, timeout: float = 5) -> None:
+    """End a worker that is not training: it exits when its input ends."""
+    try:
+        proc.stdin.close()
+    except OSError:
+        pass
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()

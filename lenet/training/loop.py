@@ -27,6 +27,7 @@ from lenet.training.control import Control
 from lenet.training.paper_recipe import MiniBatchRecipe, OnePatternRecipe
 from lenet.training.recipe import Chunk, Recipe
 from lenet.training.standard import StandardRecipe
+from lenet.training.threads import ThreadGovernor, configure_threads
 
 __all__ = ["train", "Result", "configure_threads", "RECIPE_CLASSES"]
 
@@ -50,21 +51,6 @@ class Result:
     def final(self) -> dict:
         """The last epoch event (test metrics), or {} when no epoch finished."""
         return next((e for e in reversed(self.history) if e["type"] == "epoch"), {})
-
-
-_threads_set = False
-
-
-def configure_threads(n: int) -> None:
-    """Set torch's thread pools once per process (the interop pool can't be resized later)."""
-    global _threads_set
-    torch.set_num_threads(n)
-    if not _threads_set:
-        try:
-            torch.set_num_interop_threads(1)  # no inter-op parallelism in a chain of small ops
-        except RuntimeError:
-            pass  # already fixed by earlier parallel work in this process
-        _threads_set = True
 
 
 def _subset(split: Split, n: int, seed: int) -> tuple[Tensor, Tensor]:
@@ -133,6 +119,7 @@ def train(
     on_event: Callable[[dict], None] | None = None,
     run=None,
     resume: bool = False,
+    share_cores: bool = False,
 ) -> Result:
     """Train LeNet-5 as ``config`` says, reporting through ``on_event`` and a ``Run``.
 
@@ -141,9 +128,12 @@ def train(
     done | stopped | diverged | interrupted. ``resume`` goes on with ``run`` from its newest
     checkpoint (weights, optimizer, schedule and random streams as they were after that epoch):
     a "resume" event instead of "start", then the remaining epochs, as if never interrupted.
+    ``share_cores``: train on the cores other processes leave free, up to ``config.threads``
+    (``lenet.training.threads``; the dashboard's workers, beside a busy server).
     """
     cfg = config.validate()
     configure_threads(cfg.threads)
+    governor = ThreadGovernor.shared(cfg.threads) if share_cores else None
     control = control or Control()
     if run is None and store is not None:
         run = store.create(asdict(cfg))
@@ -199,6 +189,8 @@ def train(
             if control.stopped:
                 status = ev.INTERRUPTED if control.interrupted else ev.STOPPED
                 break
+            if governor is not None:
+                governor.tick()
             if (lr := control.take_lr()) is not None:
                 recipe.set_lr(lr)
                 emit(ev.LrEvent(type="lr", step=step, epoch=epoch, lr=lr))
