@@ -16,7 +16,7 @@ from lenet.training import events as ev
 from navigation import link
 from train_form import LR_CHOICES, nearest_lr
 
-__all__ = ["charts", "queued_view", "live_view", "ended_view", "act"]
+__all__ = ["charts", "queued_view", "live_view", "ended_view", "act", "watch_run", "training_now"]
 
 
 def act(command, *args) -> None:
@@ -46,18 +46,42 @@ def _cancel(run_id: str, me: Participant) -> None:
         st.session_state["_command_done"] = f"Run {run_id} cancelled: it left the queue."
 
 
-@st.fragment(run_every=1.0)
+def watch_run(run_id: str) -> None:
+    """Show ``run_id`` on the Train page from now on (and say so in the address)."""
+    st.session_state.run_id = run_id
+    st.query_params["run"] = run_id
+
+
+def training_now(jobs: list[dict], shown: str | None) -> None:
+    """Who else trains right now, with a way to watch them (``jobs``: the board's rows)."""
+    others = [j for j in jobs if j["state"] in ev.ACTIVE and j["id"] != shown]
+    if not others:
+        return
+    names = ", ".join(plain(owner_name(j["owner"])) for j in others[:3])
+    more = f" and {len(others) - 3} more" if len(others) > 3 else ""
+    note, button = st.columns([5, 1], vertical_alignment="center")
+    note.info(f"Training now: {names}{more}.", icon=":material/directions_run:")
+    if len(others) == 1:
+        if button.button("Watch", key=f"watch_{others[0]['id']}", width="stretch"):
+            watch_run(others[0]["id"])
+            st.rerun(scope="app")
+    else:
+        with button:
+            link("class", "See the class")
+
+
+@st.fragment(run_every=2.0)  # thirty waiting students: half the polls of once a second
 def queued_view(run_id: str, me: Participant) -> None:
     jm = services.job_manager()
-    try:
-        snap = jm.snapshot(run_id)
-    except KeyError:  # cancelled, here or by the teacher: the page draws what is left
+    board = jm.board()  # one look at the class: this run's place, and who trains meanwhile
+    snap = next((j for j in board["jobs"] if j["id"] == run_id), None)
+    if snap is None:  # cancelled, here or by the teacher: the page draws what is left
         st.rerun(scope="app")
     if snap["state"] != ev.QUEUED:
         st.rerun(scope="app")  # it has started: draw it as it is now
     place, wait = snap["queue_position"], snap["queue_wait_s"]
     ahead = "next in line" if place == 1 else f"{place - 1} run(s) ahead of it"
-    paused = any(j["state"] == ev.PAUSED for j in jm.board()["jobs"])
+    paused = any(j["state"] == ev.PAUSED for j in board["jobs"])
     st.info(
         f"**Waiting in the queue**, {ahead}: it should start in about "
         f"{format_duration(wait)} (the class shares {jm.max_jobs} training slot(s))"
@@ -72,6 +96,7 @@ def queued_view(run_id: str, me: Participant) -> None:
             on_click=_cancel,
             args=(run_id, me),
         )
+    training_now(board["jobs"], run_id)
 
 
 def charts(curves, key: str) -> None:

@@ -453,7 +453,7 @@ def test_start_never_says_busy_it_queues_first_come_first_served_the_teachers_fi
     t = jm.start(CFG, people.teacher)
     assert [j.id for j in jm.queue()] == [t, a, b, c]
     assert jm.store.get(t).status()["teacher"] is True
-    assert jm.counts() == {"queued": 4, "running": 1}
+    assert jm.counts() == {"queued": 4, "running": 1, "paused": 1}  # the holder, paused
     assert [jm.snapshot(r)["state"] for r in (holder, t, a)] == ["paused", "queued", "queued"]
 
 
@@ -517,7 +517,7 @@ def test_the_teachers_settings_refuse_a_students_start_but_not_the_teachers(
     jm.set_settings(settings, people.teacher)
     with pytest.raises(PermissionError, match=match):
         jm.start(config, people.ann)
-    assert jm.store.list() == [] and jm.counts() == {"queued": 0, "running": 0}
+    assert jm.store.list() == [] and jm.counts() == {"queued": 0, "running": 0, "paused": 0}
     run_id = jm.start(replace(config, epochs=1), people.teacher)
     assert jm.wait(run_id, 60) == "finished"
 

@@ -11,8 +11,7 @@ from lenet.serving import QueueFull
 from lenet.serving.people import may_control
 from lenet.training import LESSONS, PRESETS, ConfigError, lesson_of
 from lenet.training import events as ev
-from navigation import link
-from run_view import ended_view, live_view, queued_view, show_refusal
+from run_view import ended_view, live_view, queued_view, show_refusal, training_now, watch_run
 from train_form import FORM_FIELDS, choose_run, describe
 from train_sidebar import lesson_form
 
@@ -36,15 +35,10 @@ follow = not me.is_teacher and st.sidebar.toggle(
 lesson, start = lesson_form(may_start, "The teacher has set the class to watch only.")
 
 
-def watch(run_id: str) -> None:
-    st.session_state.run_id = run_id
-    st.query_params["run"] = run_id
-
-
 if start:
     cfg = replace(PRESETS[lesson], **{f: st.session_state[f"cfg_{f}"] for f in FORM_FIELDS})
     try:
-        watch(jm.start(cfg, me, lesson=lesson))
+        watch_run(jm.start(cfg, me, lesson=lesson))
     except (QueueFull, PermissionError) as e:
         st.warning(str(e), icon=":material/hourglass_top:")
     except ConfigError as e:
@@ -68,26 +62,29 @@ for candidate in (linked, last):
             last = None if candidate == last else last
 run_id, why = choose_run(linked, last, mine, board["spotlight"], follow)
 if why in ("linked", "last", "mine"):
-    watch(run_id)
+    watch_run(run_id)
 else:
     st.query_params.pop("run", None)
-others = [j for j in board["jobs"] if j["state"] in ev.ACTIVE and j["id"] != run_id]
-if others:
-    names = ", ".join(f"{identity.plain(identity.owner_name(j['owner']))}" for j in others[:3])
-    more = f" and {len(others) - 3} more" if len(others) > 3 else ""
-    note, button = st.columns([5, 1], vertical_alignment="center")
-    note.info(f"Training now: {names}{more}.", icon=":material/directions_run:")
-    if len(others) == 1:
-        button.button(
-            "Watch",
-            key=f"watch_{others[0]['id']}",
-            on_click=watch,
-            args=(others[0]["id"],),
-            width="stretch",
-        )
-    else:
-        with button:
-            link("class", "See the class")
+
+
+@st.fragment(run_every=2.0)
+def class_now(shown: str | None, why: str) -> None:
+    """Who else trains right now, kept current every 2 s without redrawing the page; the page
+    is redrawn only when what it should show has changed: the teacher's spotlight for a
+    student who follows it, or a first run of one's own. (A queued run's own fragment shows
+    who trains meanwhile: one poll, not two, for each of thirty waiting students.)"""
+    board = jm.board()
+    if why in ("following", "", "mine"):
+        mine = [j["id"] for j in board["jobs"]
+                if j["owner"]["id"] == me.id and j["state"] in ev.UNFINISHED]  # fmt: skip
+        if choose_run(None, None, mine, board["spotlight"], follow)[0] != shown:
+            st.rerun(scope="app")
+    training_now(board["jobs"], shown)
+
+
+shown_row = next((j for j in board["jobs"] if j["id"] == run_id), None)
+if not (shown_row and shown_row["state"] == ev.QUEUED):
+    class_now(run_id, why)
 if not run_id:
     st.info(
         "Choose a lesson (or set the knobs) in the sidebar and press **Start training**.",

@@ -13,6 +13,7 @@ How a job trains (worker process or thread) is ``lenet.serving.runner``'s part.
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import os
 import threading
@@ -69,6 +70,11 @@ class _Job:
     info: dict = field(default_factory=dict)  # the "start" event: sizes and step counts
     thread: threading.Thread | None = None
     process: object | None = None
+
+    @functools.cached_property
+    def config_dict(self) -> dict:
+        """The config as a dict, made once (every page's poll reads it)."""
+        return asdict(self.config)
 
 
 class JobManager:
@@ -389,48 +395,53 @@ class JobManager:
         """A consistent copy of a job's progress and history, safe to read from any thread."""
         with self._lock:
             job = self._get(job_id)
-            state = job.state
-            if state in (ev.STARTING, ev.RUNNING) and job.control.paused:
-                state = ev.PAUSED
-            total = job.info.get("total_steps", 0)
-            last = job.batches[-1] if job.batches else {}
-            step, train_s = last.get("step", 0), last.get("train_seconds", 0.0)
-            eta = train_s / step * (total - step) if step and total else None
             place, wait = self.queue_times().get(job.id, (0, 0.0))
             return {
-                "id": job.id,
-                "state": state,
-                "message": job.message,
-                "config": asdict(job.config),
-                "owner": dict(job.owner),
-                "queued_at": job.queued_at,
-                "queue_position": place,
-                "queue_wait_s": wait,
-                "started": job.started,
-                "elapsed": time.time() - (job.started or job.queued_at),
-                "train_seconds": train_s,
-                "step": step,
-                "total_steps": total,
-                "epoch": last.get("epoch", 0),
-                "epochs": job.config.epochs,
-                "progress": step / total if total else 0.0,
-                "eta_seconds": eta if state in (ev.RUNNING, ev.PAUSED) else 0.0,
-                "images_per_s": last.get("images_per_s"),
+                **self._row(job, place, wait),
                 "batches": list(job.batches),
                 "epoch_metrics": list(job.epochs),
                 "lr_changes": list(job.lr_changes),
                 "resumes": list(job.resumes),
-                "latest": job.epochs[-1] if job.epochs else None,
             }
+
+    def _row(self, job: _Job, place: int, wait: float) -> dict:
+        """A job's progress without its curves (the caller holds the lock)."""
+        state = job.state
+        if state in (ev.STARTING, ev.RUNNING) and job.control.paused:
+            state = ev.PAUSED
+        total = job.info.get("total_steps", 0)
+        last = job.batches[-1] if job.batches else {}
+        step, train_s = last.get("step", 0), last.get("train_seconds", 0.0)
+        eta = train_s / step * (total - step) if step and total else None
+        return {
+            "id": job.id,
+            "state": state,
+            "message": job.message,
+            "config": dict(job.config_dict),
+            "owner": dict(job.owner),
+            "queued_at": job.queued_at,
+            "queue_position": place,
+            "queue_wait_s": wait,
+            "started": job.started,
+            "elapsed": time.time() - (job.started or job.queued_at),
+            "train_seconds": train_s,
+            "step": step,
+            "total_steps": total,
+            "epoch": last.get("epoch", 0),
+            "epochs": job.config.epochs,
+            "progress": step / total if total else 0.0,
+            "eta_seconds": eta if state in (ev.RUNNING, ev.PAUSED) else 0.0,
+            "images_per_s": last.get("images_per_s"),
+            "latest": job.epochs[-1] if job.epochs else None,
+        }
 
     def board(self) -> dict:
         """What every page polls: the version, the spotlight, and a row per job this server
         knows (queued, training, or ended here), newest first, without their curves."""
         with self._lock:
             newest = sorted(self._jobs.values(), key=lambda j: j.queued_at, reverse=True)
-            curves = ("batches", "epoch_metrics", "lr_changes", "resumes")
-            rows = [{k: v for k, v in self.snapshot(j.id).items() if k not in curves}
-                    for j in newest]  # fmt: skip
+            times = self.queue_times()
+            rows = [self._row(j, *times.get(j.id, (0, 0.0))) for j in newest]
             return {"version": self.version, "spotlight": self.spotlight(), "jobs": rows,
                     "max_jobs": self.max_jobs, "settings": asdict(self.settings)}  # fmt: skip
 
@@ -439,11 +450,14 @@ class JobManager:
         return self.board()["jobs"]
 
     def counts(self) -> dict[str, int]:
-        """How many jobs wait and train (paused ones count as training): cheap, for polls."""
+        """How many jobs wait, train (paused ones included) and are paused: cheap, for polls."""
         with self._lock:
-            states = [j.state for j in self._jobs.values()]
+            jobs = list(self._jobs.values())
+        states = [j.state for j in jobs]
+        paused = sum(j.state in ev.ACTIVE and j.control is not None and j.control.paused
+                     for j in jobs)  # fmt: skip
         return {ev.QUEUED: states.count(ev.QUEUED),
-                ev.RUNNING: sum(s in ev.ACTIVE for s in states)}  # fmt: skip
+                ev.RUNNING: sum(s in ev.ACTIVE for s in states), ev.PAUSED: paused}  # fmt: skip
 
     def active(self) -> list[str]:
         with self._lock:
