@@ -204,6 +204,15 @@ def make_config(preset: str | None = None, **overrides: Any) -> TrainConfig:
 
 # How a run is carried out rather than what it learns: a preset is still itself without them.
 _HOW = ("threads", "log_every", "eval_batch_size")
+_DEFAULT_FIELDS = asdict(TrainConfig())
+
+
+def _flat(config: TrainConfig) -> dict[str, Any]:
+    """A TrainConfig's fields as a dict (its fields are plain values: no deep copy needed)."""
+    return {f.name: getattr(config, f.name) for f in fields(config)}
+
+
+_PRESET_FIELDS: dict[str, tuple[TrainConfig, dict[str, Any]]] = {}  # name: (preset, its "what")
 
 
 def lesson_of(config: TrainConfig | dict) -> str | None:
@@ -211,11 +220,17 @@ def lesson_of(config: TrainConfig | dict) -> str | None:
 
     Matching on the configuration, not on a remembered choice, lets every viewer of a run (and
     the stored run itself) know what to watch. A field missing from an older run's stored
-    config counts as its default.
+    config counts as its default. Cheap: every page's poll asks it of every queued run.
     """
-    given = config if isinstance(config, dict) else asdict(config)
-    default = asdict(TrainConfig())
+    given = config if isinstance(config, dict) else _flat(config)
+    default = _DEFAULT_FIELDS
     for name, preset in PRESETS.items():
-        if all(given.get(k, default[k]) == v for k, v in asdict(preset).items() if k not in _HOW):
+        known = _PRESET_FIELDS.get(name)
+        if known is None or known[0] is not preset:  # first use, or PRESETS changed
+            known = _PRESET_FIELDS[name] = (
+                preset,
+                {k: v for k, v in _flat(preset).items() if k not in _HOW},
+            )
+        if all(given.get(k, default[k]) == v for k, v in known[1].items()):
             return name
     return None
