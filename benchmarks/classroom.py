@@ -1,19 +1,29 @@
 """A class on one server: N students, each in a browser context of its own, start the quick
 lesson at about the same time, and the queue trains them one slot at a time.
 
-``python -m lenet bench --classroom N`` starts the dashboard on 127.0.0.1, measures one quick
-run alone through the same server (``solo_s``), opens N students' Train pages, has each press
-Start on "A quick look", and follows the runs in the store until all have finished. Meanwhile a
-new visitor opens the Train page again and again (``page_load_*``: from the request to a page
-whose Start button can be pressed). Waits are each run's time from queued to training. Every
-student is a real headless Chromium page: a classroom's browsers are thirty machines, so what
-counts here is the server's side, and Chromium on the same two cores only makes it harder.
+``python -m lenet bench --classroom N`` starts the dashboard on 127.0.0.1 and measures one
+quick run alone through it (``solo_s``: from pressing Start to the run's end, the second of two
+such runs, so that the first Start's wait for the worker to import torch is not counted as
+every run's; ``solo_first_s`` is that first one). Then, on a fresh server, it opens N students'
+Train pages, has each press Start on "A quick look", and follows the runs in the store until
+all have finished. Meanwhile a new visitor opens the Train page every 10 s (``page_load_*``:
+from the request to a page whose Start button can be pressed). Waits are each
+run's time from queued to training.
+
+Every student is a real headless Chromium page. A classroom's browsers are thirty machines, not
+this one, so the students' Chromium runs at the lowest CPU priority (the idle scheduling class
+at ``nice 19``, and not allowed to raise it): it takes whatever the server and the training
+leave, as a second machine would, instead of crowding them out, and the worker's thread
+governor sees it as the niced load it is. The visitor whose page loads are timed has a browser
+of its own at normal priority.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import statistics
 import tempfile
 import time
@@ -25,6 +35,10 @@ __all__ = ["bench_classroom"]
 
 ENDED = ("finished", "failed", "interrupted", "stopped", "diverged")
 LESSON = "A quick look"  # the quick preset's title on the Train page
+SHOW_RUN_TIMEOUT_MS = 120_000
+PRESS_TIMEOUT_MS = 20_000  # then choose the lesson again
+VISIT_EVERY_S = 10.0  # a visitor's browser is busy for seconds: it must not be the load itself
+QUICK_IMAGES = "6000"  # the quick preset's training images, as the form shows them
 VIEWPORT = {"width": 1280, "height": 900}
 
 
@@ -44,16 +58,78 @@ def _open_train(browser, url: str):
     return page, time.perf_counter() - t0
 
 
-def _start_quick(page) -> float:
-    """Choose the quick lesson and press Start; the moment Start was pressed."""
-    sidebar = page.locator('[data-testid="stSidebar"]')
-    sidebar.get_by_label("Lesson").click()
+def _choose_quick(page) -> None:
+    """Choose the quick lesson in the sidebar (the form fills in a rerun)."""
+    page.locator('[data-testid="stSidebar"]').get_by_label("Lesson").click()
     page.get_by_role("option", name=LESSON, exact=True).click()
-    page.wait_for_timeout(300)  # the lesson fills the form in a rerun
+
+
+_SETTLED = (
+    '(v) => { const f = [...document.querySelectorAll(\'[data-testid="stSidebar"] '
+    '[data-testid="stForm"]\')]; return f.length === 1 && [...f[0].querySelectorAll('
+    "'input')].some(i => i.getAttribute('aria-label')?.startsWith('Training images') "
+    "&& i.value === v); }"
+)
+
+
+def _press_start(page, retries: list[int]) -> float:
+    """Press Start once the page shows the quick lesson's form and has settled (one form: a
+    busy server can leave the last run's copy on screen a moment), as a person would; one
+    who sees no change after a while chooses the lesson again, then reloads (each counted in
+    ``retries``). The moment it was pressed."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(4):
+        try:
+            page.wait_for_function(_SETTLED, arg=QUICK_IMAGES, timeout=PRESS_TIMEOUT_MS)
+            break
+        except PlaywrightTimeout:
+            if attempt == 3:
+                raise
+            retries.append(1)
+            if attempt == 2:  # the last resort of a person: reload the page
+                page.reload(wait_until="domcontentloaded")
+            _choose_quick(page)
     pressed = time.time()
-    sidebar.get_by_role("button", name="Start training").click()
-    page.wait_for_url(re.compile(r"run="), timeout=120_000)
+    page.locator('[data-testid="stSidebar"]').get_by_role("button", name="Start training").click()
     return pressed
+
+
+def _shows_a_run(page) -> None:
+    page.wait_for_url(re.compile(r"run="), timeout=SHOW_RUN_TIMEOUT_MS)
+
+
+def _start_quick(page, retries: list[int]) -> float:
+    _choose_quick(page)
+    pressed = _press_start(page, retries)
+    _shows_a_run(page)
+    return pressed
+
+
+def _low_priority_chromium(folder: Path) -> str:
+    """An executable that starts Chromium at nice 19 and, where ``chrt`` exists, in the idle
+    scheduling class (thirty niced renderers would still add up to a third of a core against
+    one training thread); its flags and pipes are passed through.
+    Chromium raises some of its threads' priority (nice -8) when it may: as root it may, so
+    ``setpriv`` takes that right (CAP_SYS_NICE) away first, where it exists."""
+    wrapper = folder / "chromium-nice"
+    keep_low = "setpriv --bounding-set -sys_nice " if shutil.which("setpriv") else ""
+    idle = "chrt --idle 0 " if shutil.which("chrt") else ""  # runs only when a core is idle
+    # With autogroup scheduling (Linux's default on desktops) Chromium, in a session of its
+    # own, would get an equal share of the CPU whatever its nice: lower its group's weight too.
+    group = "echo 19 > /proc/self/autogroup 2>/dev/null\n"
+    wrapper.write_text(f'#!/bin/sh\n{group}exec {keep_low}{idle}nice -n 19 {CHROMIUM} "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper)
+
+
+def _solo(browser, url: str, runs_dir: Path, count: int, timeout_s: float, retries) -> float:
+    """One student alone: press Start on the quick lesson, wait for the run's end."""
+    page, _ = _open_train(browser, url)
+    pressed = _start_quick(page, retries)
+    runs = _wait_finished(runs_dir, count, time.monotonic() + timeout_s)
+    page.context.close()
+    return max(r.get("ended", pressed) for r in runs) - pressed
 
 
 def _runs(runs_dir: Path) -> list[dict]:
@@ -92,15 +168,16 @@ def bench_classroom(students: int = 30, timeout_s: float = 2400) -> dict:
         tmp = Path(tmp)
         solo_dir, class_dir = tmp / "solo-runs", tmp / "class-runs"
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                         args=CHROMIUM_ARGS)  # fmt: skip
+            launch = {"headless": True, "args": CHROMIUM_ARGS}
+            browser = pw.chromium.launch(executable_path=CHROMIUM, **launch)
+            class_browser = pw.chromium.launch(
+                executable_path=_low_priority_chromium(tmp), **launch
+            )
             server = Server(solo_dir, tmp / "solo.log")
             try:
-                page, _ = _open_train(browser, server.url)
-                pressed = _start_quick(page)
-                runs = _wait_finished(solo_dir, 1, time.monotonic() + timeout_s)
-                solo_s = max(r.get("ended", pressed) for r in runs) - pressed
-                page.context.close()
+                retries: list[int] = []
+                solo_first_s = _solo(class_browser, server.url, solo_dir, 1, timeout_s, retries)
+                solo_s = _solo(class_browser, server.url, solo_dir, 2, timeout_s, retries)
             finally:
                 server.stop()
 
@@ -108,10 +185,14 @@ def bench_classroom(students: int = 30, timeout_s: float = 2400) -> dict:
             try:
                 pages, loads = [], []
                 for _ in range(students):
-                    page, seconds = _open_train(browser, server.url)
+                    page, seconds = _open_train(class_browser, server.url)
                     pages.append(page)
                     loads.append(seconds)
-                presses = [_start_quick(p) for p in pages]
+                for page in pages:  # the class presses Start at about the same time
+                    _choose_quick(page)
+                presses = [_press_start(page, retries) for page in pages]
+                for page in pages:
+                    _shows_a_run(page)
                 deadline = time.monotonic() + timeout_s
                 under_load = []
                 while time.monotonic() < deadline:  # a new visitor, again and again
@@ -121,10 +202,11 @@ def bench_classroom(students: int = 30, timeout_s: float = 2400) -> dict:
                     done = [r for r in _runs(class_dir) if r.get("state") == "finished"]
                     if len(done) >= students:
                         break
-                    time.sleep(2.0)
+                    time.sleep(VISIT_EVERY_S)
                 runs = _wait_finished(class_dir, students, deadline)
             finally:
                 server.stop()
+            class_browser.close()
             browser.close()
     finished = [r for r in runs if r.get("state") == "finished"]
     waits = [r["started"] - r["queued_at"] for r in runs if "started" in r and "queued_at" in r]
@@ -134,14 +216,18 @@ def bench_classroom(students: int = 30, timeout_s: float = 2400) -> dict:
         "students": students,
         "finished": len(finished),
         "solo_s": round(solo_s, 2),
+        "solo_first_s": round(solo_first_s, 2),
         "all_done_s": round(all_done, 1) if all_done else None,
         "all_done_over_students_solo": round(all_done / (students * solo_s), 3)
         if all_done
         else None,
+        "presses_over_s": round(max(presses) - min(presses), 1),  # first Start to last
         "wait_p50_s": round(statistics.median(waits), 1) if waits else None,
         "wait_p95_s": _pct(waits, 0.95),
         "page_load_p95_s": _pct(under_load, 0.95),
         "page_load_p50_s": _pct(under_load, 0.5),
         "page_loads_measured": len(under_load),
         "join_p95_s": _pct(loads, 0.95),
+        "start_retries": len(retries),
+        "cores": os.cpu_count(),
     }

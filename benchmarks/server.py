@@ -12,7 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-__all__ = ["REPO", "CHROMIUM", "CHROMIUM_ARGS", "free_port", "Server"]
+__all__ = ["REPO", "CHROMIUM", "CHROMIUM_ARGS", "free_port", "streamlit_command", "Server"]
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -27,6 +27,13 @@ CHROMIUM_ARGS = [
 ]
 
 
+def streamlit_command(script: str, port: int) -> list[str]:
+    """``streamlit run`` of ``script`` on 127.0.0.1:``port``, with the interpreter running this
+    (so the server sees exactly the packages its caller sees)."""
+    return [sys.executable, "-m", "streamlit", "run", script, "--server.address", "127.0.0.1",
+            "--server.port", str(port), "--server.headless", "true"]  # fmt: skip
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -39,19 +46,7 @@ class Server:
     def __init__(self, runs_dir: Path, log: Path, env: dict | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "dashboard/Home.py",
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(self.port),
-            "--server.headless",
-            "true",
-        ]
+        cmd = streamlit_command("dashboard/Home.py", self.port)
         env = dict(os.environ, LENET_RUNS_DIR=str(runs_dir), PYTHONUNBUFFERED="1", **(env or {}))
         with open(log, "wb") as f:
             self.proc = subprocess.Popen(

@@ -15,13 +15,13 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from benchmarks.server import free_port, streamlit_command  # one way to start the dashboard
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOT_DIR = REPO_ROOT / "tests" / "screenshots"
@@ -40,13 +40,6 @@ VIEWPORT = {"width": 1400, "height": 900}
 APP_CONNECTED = '[data-testid="stApp"][data-test-connection-state="CONNECTED"]'
 APP_IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 EXCEPTION = '[data-testid="stException"]'
-
-
-def free_port() -> int:
-    """A TCP port that was free a moment ago (the server retries if it was taken since)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class StreamlitServer:
@@ -99,21 +92,8 @@ class StreamlitServer:
             "LENET_WARM_WORKER": "1",
             **self.extra_env,
         }  # the server as `make dashboard` runs it
-        # The interpreter running the tests (.venv/bin/python under `make test`), so the server
-        # sees exactly the packages the tests see.
-        cmd = [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(self.script),
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(self.port),
-            "--server.headless",
-            "true",
-        ]
+        # The interpreter running the tests (.venv/bin/python under `make test`).
+        cmd = streamlit_command(str(self.script), self.port)
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "wb")
         # cwd = repo root so .streamlit/config.toml applies, as under `make dashboard`.
