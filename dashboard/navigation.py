@@ -79,7 +79,7 @@ PAGES: dict[str, PageInfo] = {
 }
 
 # The pages that show the class's runs: they redraw when a run starts, ends or moves.
-LIVE_PAGES = ("Runs", "Class")  # Train keeps itself current in fragments of its own
+LIVE_PAGES = ("Train", "Runs", "Class")
 
 
 def streamlit_pages() -> list:

@@ -104,7 +104,7 @@ def test_a_class_of_four_trains_in_turn(browser, start_streamlit):
         )
         teacher.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Train").click()
         teacher.get_by_role("heading", name="Train LeNet-5").wait_for()
-        _start(teacher, 6000, 2)
+        _start(teacher, 0, 2)  # all 60,000 images: long enough for four students to watch it move
         wait_until(lambda: "run=" in teacher.url, 30, "the teacher's run in the address")
         run_id = re.search(r"run=([\w-]+)", teacher.url).group(1)
         wait_until(lambda: progress_step(teacher) > 0, 120, "the teacher's run to train")

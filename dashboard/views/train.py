@@ -67,24 +67,9 @@ else:
     st.query_params.pop("run", None)
 
 
-@st.fragment(run_every=2.0)
-def class_now(shown: str | None, why: str) -> None:
-    """Who else trains right now, kept current every 2 s without redrawing the page; the page
-    is redrawn only when what it should show has changed: the teacher's spotlight for a
-    student who follows it, or a first run of one's own. (A queued run's own fragment shows
-    who trains meanwhile: one poll, not two, for each of thirty waiting students.)"""
-    board = jm.board()
-    if why in ("following", "", "mine"):
-        mine = [j["id"] for j in board["jobs"]
-                if j["owner"]["id"] == me.id and j["state"] in ev.UNFINISHED]  # fmt: skip
-        if choose_run(None, None, mine, board["spotlight"], follow)[0] != shown:
-            st.rerun(scope="app")
-    training_now(board["jobs"], shown)
-
-
 shown_row = next((j for j in board["jobs"] if j["id"] == run_id), None)
-if not (shown_row and shown_row["state"] == ev.QUEUED):
-    class_now(run_id, why)
+if not (shown_row and shown_row["state"] == ev.QUEUED):  # a queued run's own view says it
+    training_now(board["jobs"], run_id)
 if not run_id:
     st.info(
         "Choose a lesson (or set the knobs) in the sidebar and press **Start training**.",
