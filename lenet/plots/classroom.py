@@ -55,23 +55,19 @@ def sweep_figure(rows: list[dict], height: int = 420) -> go.Figure:
 
     optimizers, variants = categories("optimizer"), categories("variant")
     acc = [r["best_test_acc"] for r in rows]
+
+    def categorical(key: str, names: list[str]) -> dict:
+        """An axis of named values (an optimizer, a variant) at 0, 1, 2, ..."""
+        return dict(label=key, values=[names.index(str(r[key])) for r in rows],
+                    tickvals=list(range(len(names))), ticktext=names)  # fmt: skip
+
     dimensions = [
         dict(label="learning rate (log10)", values=[math.log10(r["lr"]) for r in rows]),
         dict(label="batch size", values=[r["batch_size"] for r in rows]),
         dict(label="epochs", values=[r["epochs"] for r in rows]),
         dict(label="training images", values=[r["train_images"] for r in rows]),
-        dict(
-            label="optimizer",
-            values=[optimizers.index(str(r["optimizer"])) for r in rows],
-            tickvals=list(range(len(optimizers))),
-            ticktext=optimizers,
-        ),  # fmt: skip
-        dict(
-            label="variant",
-            values=[variants.index(str(r["variant"])) for r in rows],
-            tickvals=list(range(len(variants))),
-            ticktext=variants,
-        ),  # fmt: skip
+        categorical("optimizer", optimizers),
+        categorical("variant", variants),
         dict(label="best test accuracy (%)", values=acc),
     ]
     line = dict(color=acc, colorscale="Viridis", showscale=True,
