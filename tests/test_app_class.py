@@ -260,6 +260,8 @@ def test_class_page_sweep_waits_for_two_finished_runs(classroom):
     assert not at.exception
     assert [c.key for c in at.get("plotly_chart")] == ["class_curves"]
     assert "Once two runs have finished" in texts(at)
+    x = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["xaxis"]
+    assert x["dtick"] == 1 and x["range"][1] < 2  # a one-epoch run: epoch 1, no 0.2, 0.4, ...
     # Two finished runs of the very same settings: no axis to compare them on, and it says so.
     stored_run(classroom.store, person(BOB_ID, "Bob"), [96.0])
     at.run()

@@ -104,7 +104,8 @@ def test_a_class_of_four_trains_in_turn(browser, start_streamlit):
         )
         teacher.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Train").click()
         teacher.get_by_role("heading", name="Train LeNet-5").wait_for()
-        _start(teacher, 0, 2)  # all 60,000 images: long enough for four students to watch it move
+        # 20 epochs of all 60,000 images: minutes, so it cannot end before the teacher stops it
+        _start(teacher, 0, 20)
         wait_until(lambda: "run=" in teacher.url, 30, "the teacher's run in the address")
         run_id = re.search(r"run=([\w-]+)", teacher.url).group(1)
         wait_until(lambda: progress_step(teacher) > 0, 120, "the teacher's run to train")
@@ -137,7 +138,7 @@ def test_a_class_of_four_trains_in_turn(browser, start_streamlit):
         _start(pages[ANN], 3000, 1)
         pages[ANN].get_by_text("Waiting in the queue, next in line").wait_for()
         pages[ANN].get_by_text("later if a paused run stays paused").wait_for()
-        _start(pages[BOB], 3000, 1)
+        _start(pages[BOB], 6000, 1)  # other settings than Ann's: the sweep has an axis
         pages[BOB].get_by_text("Waiting in the queue, 1 run(s) ahead of it").wait_for()
         for name in (ANN, BOB):
             assert pages[name].get_by_role("button", name="Cancel this run").count() == 1
@@ -158,10 +159,12 @@ def test_a_class_of_four_trains_in_turn(browser, start_streamlit):
         board.get_by_text("#2 Bob").wait_for()
         screenshot(board, "classroom_teacher_class_queue")
 
-        # The teacher resumes; the run ends; Ann's starts by itself, then Bob's; all finish.
+        # The teacher resumes, then stops; Ann's run starts by itself, then Bob's; both finish.
         teacher.get_by_role("button", name="Resume").click()
-        teacher.get_by_text("Finished 2 epochs").wait_for(timeout=300_000)
-        pages[CY].get_by_text("Finished 2 epochs").wait_for(timeout=30_000)  # still following
+        wait_until(lambda: progress_text(teacher).startswith("Running"), 30, "the resumed run")
+        teacher.get_by_role("button", name="Stop").click()
+        teacher.get_by_text("Stopped by request").wait_for(timeout=60_000)
+        pages[CY].get_by_text("Stopped by request").wait_for(timeout=30_000)  # still following
         for name in (ANN, BOB):
             page = pages[name]
             wait_until(
@@ -174,7 +177,11 @@ def test_a_class_of_four_trains_in_turn(browser, start_streamlit):
             screenshot(page, f"classroom_{name.lower()}_finished")
         infos = RunStore(server.runs_dir).list()
         assert sorted(i.owner["name"] for i in infos) == ["Ann", "Bob", "Teacher"]
-        assert {i.status for i in infos} == {"finished"}
+        assert {i.owner["name"]: i.status for i in infos} == {
+            "Teacher": "stopped",
+            "Ann": "finished",
+            "Bob": "finished",
+        }
 
         # A reload keeps each student's identity (their id is in the browser's local storage).
         for name in STUDENTS:

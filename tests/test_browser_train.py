@@ -50,6 +50,11 @@ def _step(page) -> int:
     return int(found.group(1).replace(",", "")) if found else -1
 
 
+def _epoch(page) -> int:
+    found = re.search(r"epoch (\d+) of", _progress(page))
+    return int(found.group(1)) if found else -1
+
+
 def _wait(predicate, timeout: float = 90.0, what: str = "condition") -> None:
     """Poll ``predicate`` (the page updates itself once a second) until true or fail."""
     deadline = time.monotonic() + timeout
@@ -70,7 +75,9 @@ def _my_name(page) -> str:
     return box.input_value()
 
 
-def _configure_and_start(page, subset: int = 20000, epochs: int = 2) -> str:
+def _configure_and_start(page, subset: int = 20000, epochs: int = 30) -> str:
+    """Start a run from the sidebar and return its id. The default is long (600,000 images, a
+    minute or more at the dashboard's speed) so that it cannot end before a test stops it."""
     sidebar = page.locator('[data-testid="stSidebar"]')
     sidebar.get_by_label("Training images (0 = all 60,000)").fill(str(subset))
     sidebar.get_by_label("Epochs").fill(str(epochs))
@@ -254,7 +261,7 @@ def test_stopping_the_server_mid_run_leaves_it_interrupted(page, start_streamlit
     page.set_viewport_size(TALL)
     _train_page(page, server.url)
     run_id = _configure_and_start(page, subset=6000, epochs=30)
-    _wait(lambda: "epoch 2 of 30" in _progress(page), 180, "the first finished epoch")
+    _wait(lambda: _epoch(page) >= 2, 180, "the first finished epoch")  # an epoch takes a second
     proc = server.process
     server.stop(grace=60)  # SIGTERM, as a service manager or `kill` sends it
     assert proc.returncode is not None

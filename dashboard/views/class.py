@@ -43,6 +43,7 @@ if rows:
     st.dataframe(
         rows,
         hide_index=True,
+        placeholder="–",  # a run with no score yet
         width="stretch",
         column_config={
             "here": st.column_config.CheckboxColumn("here"),

@@ -101,6 +101,7 @@ with runs_col:
         st.dataframe(
             latest,
             hide_index=True,
+            placeholder="–",
             width="stretch",
             column_config={"best test %": st.column_config.NumberColumn(format="%.2f")},
         )

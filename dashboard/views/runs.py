@@ -54,6 +54,7 @@ preselect = [i for i, r in enumerate(table["run"]) if r == wanted] or [0]
 selection = st.dataframe(
     table,
     hide_index=True,
+    placeholder="–",  # a run with no score yet
     width="stretch",
     on_select="rerun",
     selection_mode="multi-row",

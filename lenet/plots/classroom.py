@@ -39,7 +39,9 @@ def class_curves_figure(runs: list[dict], height: int = 380) -> go.Figure:
     layout = base_layout(height, "Test accuracy of every run (%)", margin=dict(b=20))
     layout["legend"] = dict(orientation="h", x=0, y=-0.2, xanchor="left", yanchor="top")
     fig.update_layout(**layout)
-    fig.update_xaxes(title_text="epoch", rangemode="tozero")
+    epochs = max((e["epoch"] for r in runs for e in r["epochs"]), default=1)
+    # whole epochs only: a class of one-epoch runs is not drawn against 0.2, 0.4, ...
+    fig.update_xaxes(title_text="epoch", range=[0, epochs + 0.3], dtick=max(1, epochs // 10))
     fig.update_yaxes(range=[max(0.0, min(low, 95.0) - 2), 100.3])
     return fig
 
