@@ -5,10 +5,11 @@ lesson at about the same time, and the queue trains them one slot at a time.
 quick run alone through it (``solo_s``: from pressing Start to the run's end, the second of two
 such runs, so that the first Start's wait for the worker to import torch is not counted as
 every run's; ``solo_first_s`` is that first one). Then, on a fresh server, it opens N students'
-Train pages, has each press Start on "A quick look", and follows the runs in the store until
-all have finished. Meanwhile a new visitor opens the Train page every 10 s (``page_load_*``:
-from the request to a page whose Start button can be pressed). Waits are each
-run's time from queued to training.
+Train pages, has each choose "A quick look", and once every page shows the lesson's form, all of
+them press Start at the same instant (each page's own timer clicks; ``presses_over_s`` is the
+first press to the last). It follows the runs in the store until all have finished. Meanwhile
+a new visitor opens the Train page every 10 s (``page_load_*``: from the request to a page whose
+Start button can be pressed). Waits are each run's time from queued to training.
 
 Every student is a real headless Chromium page. A classroom's browsers are thirty machines, not
 this one, so the students' Chromium runs at the lowest CPU priority (the idle scheduling class
@@ -20,6 +21,7 @@ of its own at normal priority.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -37,7 +39,8 @@ ENDED = ("finished", "failed", "interrupted", "stopped", "diverged")
 LESSON = "A quick look"  # the quick preset's title on the Train page
 SHOW_RUN_TIMEOUT_MS = 120_000
 PRESS_TIMEOUT_MS = 20_000  # then choose the lesson again
-VISIT_EVERY_S = 10.0  # a visitor's browser is busy for seconds: it must not be the load itself
+PRESS_AGAIN_AFTER_S = 60.0  # a page that shows no run by then is pressed again
+VISIT_EVERY_S = 10.0  # a visitor's browser, on these same cores, is busy for seconds: not the load
 QUICK_IMAGES = "6000"  # the quick preset's training images, as the form shows them
 VIEWPORT = {"width": 1280, "height": 900}
 
@@ -72,11 +75,11 @@ _SETTLED = (
 )
 
 
-def _press_start(page, retries: list[int]) -> float:
-    """Press Start once the page shows the quick lesson's form and has settled (one form: a
-    busy server can leave the last run's copy on screen a moment), as a person would; one
-    who sees no change after a while chooses the lesson again, then reloads (each counted in
-    ``retries``). The moment it was pressed."""
+def _ready(page, retries: list[int]) -> None:
+    """Wait until the page shows the quick lesson's form and has settled (one form: a busy
+    server can leave the last run's copy on screen a moment), as a person would before
+    pressing Start; one who sees no change after a while chooses the lesson again, then
+    reloads (each counted in ``retries``)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     for attempt in range(4):
@@ -90,9 +93,49 @@ def _press_start(page, retries: list[int]) -> float:
             if attempt == 2:  # the last resort of a person: reload the page
                 page.reload(wait_until="domcontentloaded")
             _choose_quick(page)
+
+
+def _press_start(page, retries: list[int]) -> float:
+    """Press Start once the page is ready (``_ready``); the moment it was pressed."""
+    _ready(page, retries)
     pressed = time.time()
     page.locator('[data-testid="stSidebar"]').get_by_role("button", name="Start training").click()
     return pressed
+
+
+_PRESS_AT = (
+    "(at) => setTimeout(() => { const b = [...document.querySelectorAll("
+    "'[data-testid=\"stSidebar\"] button')].find(b => b.innerText.includes('Start training'));"
+    " window.__lenetPressed = Date.now() / 1000; b.click(); }, Math.max(0, at * 1000 - Date.now()))"
+)
+
+
+def _press_together(pages, retries: list[int]) -> float:
+    """Every page presses Start at one moment, as a class told "now!" does: once all are ready
+    (``_ready``), each page's own timer clicks at the agreed time, so no page waits for the one
+    before it to be clicked. Returns that time; ``_pressed`` reads when each page clicked."""
+    for page in pages:
+        _ready(page, retries)
+    at = time.time() + 2.0  # time enough to set thirty timers
+    for page in pages:
+        page.evaluate(_PRESS_AT, at)
+    return at
+
+
+def _press_again(pages, runs_dir: Path, retries: list[int]) -> None:
+    """When the server has fewer runs than pages a minute after the presses, a student whose
+    page shows no run presses Start again (a starved page may just be slow to say it has one)."""
+    if len(_runs(runs_dir)) >= len(pages):
+        return
+    for page in pages:
+        if "run=" not in page.url:
+            retries.append(1)
+            pressed = _start_quick(page, retries)
+            page.evaluate("(t) => { window.__lenetPressed = t; }", pressed)
+
+
+def _pressed(page) -> float:
+    return page.evaluate("() => window.__lenetPressed")
 
 
 def _shows_a_run(page) -> None:
@@ -188,13 +231,11 @@ def bench_classroom(students: int = 30, timeout_s: float = 2400) -> dict:
                     page, seconds = _open_train(class_browser, server.url)
                     pages.append(page)
                     loads.append(seconds)
-                for page in pages:  # the class presses Start at about the same time
-                    _choose_quick(page)
-                presses = [_press_start(page, retries) for page in pages]
                 for page in pages:
-                    _shows_a_run(page)
+                    _choose_quick(page)
+                at = _press_together(pages, retries)
                 deadline = time.monotonic() + timeout_s
-                under_load = []
+                under_load, pressed_again = [], False
                 while time.monotonic() < deadline:  # a new visitor, again and again
                     visitor, seconds = _open_train(browser, server.url)
                     under_load.append(seconds)
@@ -202,8 +243,12 @@ def bench_classroom(students: int = 30, timeout_s: float = 2400) -> dict:
                     done = [r for r in _runs(class_dir) if r.get("state") == "finished"]
                     if len(done) >= students:
                         break
+                    if not pressed_again and time.time() > at + PRESS_AGAIN_AFTER_S:
+                        _press_again(pages, class_dir, retries)
+                        pressed_again = True
                     time.sleep(VISIT_EVERY_S)
                 runs = _wait_finished(class_dir, students, deadline)
+                presses = [_pressed(page) for page in pages]
             finally:
                 server.stop()
             class_browser.close()
@@ -212,6 +257,12 @@ def bench_classroom(students: int = 30, timeout_s: float = 2400) -> dict:
     waits = [r["started"] - r["queued_at"] for r in runs if "started" in r and "queued_at" in r]
     ended = [r["ended"] for r in finished if "ended" in r]
     all_done = max(ended) - min(presses) if ended else None
+    timed = sorted(
+        (r for r in finished if "started" in r and "ended" in r), key=lambda r: r["started"]
+    )
+    run_s = [r["ended"] - r["started"] for r in timed]  # a worker's time on each run
+    gaps = [b["started"] - a["ended"] for a, b in itertools.pairwise(timed)]  # one slot: in turn
+    speeds = [r["images_per_s"] for r in finished if r.get("images_per_s")]
     return {
         "students": students,
         "finished": len(finished),
@@ -224,6 +275,9 @@ def bench_classroom(students: int = 30, timeout_s: float = 2400) -> dict:
         "presses_over_s": round(max(presses) - min(presses), 1),  # first Start to last
         "wait_p50_s": round(statistics.median(waits), 1) if waits else None,
         "wait_p95_s": _pct(waits, 0.95),
+        "run_p50_s": _pct(run_s, 0.5),  # started to ended, in the class
+        "gap_p50_s": _pct(gaps, 0.5),  # one run's end to the next one's start
+        "images_per_s_p50": round(statistics.median(speeds)) if speeds else None,
         "page_load_p95_s": _pct(under_load, 0.95),
         "page_load_p50_s": _pct(under_load, 0.5),
         "page_loads_measured": len(under_load),
