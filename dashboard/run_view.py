@@ -16,7 +16,16 @@ from lenet.training import events as ev
 from navigation import link
 from train_form import LR_CHOICES, nearest_lr
 
-__all__ = ["charts", "queued_view", "live_view", "ended_view", "act", "watch_run", "training_now"]
+__all__ = [
+    "charts",
+    "queued_view",
+    "live_view",
+    "ended_view",
+    "act",
+    "watch_run",
+    "training_now",
+    "training_now_live",
+]
 
 
 def act(command, *args) -> None:
@@ -68,6 +77,13 @@ def training_now(jobs: list[dict], shown: str | None) -> None:
     else:
         with button:
             link("class", "See the class")
+
+
+@st.fragment(run_every=5.0)
+def training_now_live(shown: str | None) -> None:
+    """``training_now``, kept current on its own (a start or an end elsewhere in the class
+    does not redraw the page around it)."""
+    training_now(services.job_manager().board()["jobs"], shown)
 
 
 @st.fragment(run_every=2.0)  # thirty waiting students: half the polls of once a second

@@ -199,3 +199,21 @@ def test_query_params_typed_or_noted():
     assert good == {} and len(notes) == 7
     assert any("sample=10000" in n and "0 to 9999" in n for n in notes)
     assert 7 not in PAGE_SIZES
+
+
+def test_a_live_page_redraws_only_when_what_it_shows_changed():
+    from board_view import page_changed
+
+    asked = []
+
+    def board():
+        asked.append(1)
+        return {"spotlight": "run-b", "jobs": []}
+
+    spotlight = lambda b: b["spotlight"]  # noqa: E731 - what a follower's page depends on
+    assert not page_changed(3, 3, spotlight, "run-a", board) and not asked  # nothing moved
+    assert not page_changed(None, 3, None, None, board)  # its first poll: nothing to compare
+    assert page_changed(3, 4, None, None, board)  # a page that depends on the whole class
+    assert page_changed(3, 4, spotlight, "run-a", board)  # the teacher spotlit another run
+    assert not page_changed(3, 4, spotlight, "run-b", board)  # a move elsewhere in the class
+    assert len(asked) == 2

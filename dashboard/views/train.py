@@ -7,11 +7,12 @@ import streamlit as st
 
 import identity
 import services
+from board_view import redraw_when
 from lenet.serving import QueueFull
 from lenet.serving.people import may_control
 from lenet.training import LESSONS, PRESETS, ConfigError, lesson_of
 from lenet.training import events as ev
-from run_view import ended_view, live_view, queued_view, show_refusal, training_now, watch_run
+from run_view import ended_view, live_view, queued_view, show_refusal, training_now_live, watch_run
 from train_form import FORM_FIELDS, choose_run, describe
 from train_sidebar import lesson_form
 
@@ -67,9 +68,22 @@ else:
     st.query_params.pop("run", None)
 
 
+def _what_decides(board: dict) -> tuple:
+    """What of the class this page shows: it redraws when one of these changes (the run it
+    would choose, the state of the one shown, whether that one still exists), not at every
+    start and end of other students' runs; those the note of who trains keeps up with."""
+    ours = tuple(
+        j["id"] for j in board["jobs"] if j["owner"]["id"] == me.id and j["state"] in ev.UNFINISHED
+    )
+    state = next((j["state"] for j in board["jobs"] if j["id"] == run_id), None)
+    exists = run_id is None or state is not None or services.store().has(run_id)
+    return board["spotlight"] if follow else None, ours, state, exists
+
+
+redraw_when(_what_decides, board)
 shown_row = next((j for j in board["jobs"] if j["id"] == run_id), None)
 if not (shown_row and shown_row["state"] == ev.QUEUED):  # a queued run's own view says it
-    training_now(board["jobs"], run_id)
+    training_now_live(run_id)
 if not run_id:
     st.info(
         "Choose a lesson (or set the knobs) in the sidebar and press **Start training**.",

@@ -353,9 +353,13 @@ class RunStore:
 
     def get(self, run_id: str) -> Run:
         """The run with this id; ``KeyError`` for an unknown or malformed id."""
-        if not self.valid_id(run_id) or not (self.root / run_id).is_dir():
+        if not self.has(run_id):
             raise KeyError(f"no run {run_id!r}")
         return Run(self.root / run_id)
+
+    def has(self, run_id: str) -> bool:
+        """Whether a run with this id is in the store (False for a malformed id)."""
+        return self.valid_id(run_id) and (self.root / run_id).is_dir()
 
     def list(self) -> list[RunInfo]:
         """Every run, newest first; unreadable ones included as ``corrupt``."""
