@@ -10,6 +10,7 @@ public API is re-exported here, so a notebook writes ``from lenet import LeNet5,
     runs/       the run store, zip archives, curves, kernel evolution
     serving/    training jobs for a UI: the job manager, its worker process, their protocol
     plots/      Plotly figures shared by the pages and the notebooks
+    speed       the trainer's CPU settings (channels_last, fused optimizers), and the baseline
 
 The names load on first use: ``python -m lenet.serving.worker`` and the CLI start without
 importing plotly and pandas, which only views need.

@@ -178,6 +178,25 @@ def test_load_split_shapes_padding_and_formula(real_raw, split, n):
     assert load_split(split) is s  # one copy per process
 
 
+@pytest.mark.parametrize("name", sorted(MNIST_FILES))
+def test_idx_files_read_as_torchvision_reads_them(real_raw, name):
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+
+    ours = mnist.read_idx(real_raw / name)
+    theirs = (read_image_file if "images" in name else read_label_file)(str(real_raw / name))
+    assert ours.dtype == torch.uint8 and ours.shape == theirs.shape
+    assert torch.equal(ours, theirs.to(torch.uint8))
+
+
+def test_a_file_that_is_not_idx_is_refused(tmp_path):
+    (bad := tmp_path / "bad").write_bytes(b"\x00\x00\x0d\x01" + b"\x00" * 8)  # floats
+    with pytest.raises(ValueError, match="not an IDX file of unsigned bytes"):
+        mnist.read_idx(bad)
+    (short := tmp_path / "short").write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x05abc")
+    with pytest.raises(ValueError, match=r"holds 3 bytes, not the \(5,\) its header says"):
+        mnist.read_idx(short)
+
+
 def test_mnist_normalisation_centres_the_training_digits(real_raw):
     s = load_split("train")
     inner = s.images[:, :, 2:30, 2:30]  # the 28x28 the constants were measured on

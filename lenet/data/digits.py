@@ -12,8 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from PIL import Image, ImageOps
-from torchvision.transforms import InterpolationMode
-from torchvision.transforms import functional as TF
 
 from lenet.data.mnist import to_model_input
 
@@ -232,6 +230,9 @@ def perturb(
 
     shift: (dx right, dy down) pixels; rotate: degrees counter-clockwise; noise: seeded Gaussian
     standard deviation as a fraction of the 0..255 range (0.2 = 51 grey levels)."""
+    from torchvision.transforms import InterpolationMode  # importing it takes a second:
+    from torchvision.transforms import functional as TF  # only for a perturbed digit
+
     x = torch.as_tensor(np.asarray(raw28), dtype=torch.float32).reshape(1, 28, 28)
     x = TF.affine(
         x,

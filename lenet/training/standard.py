@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lenet import speed
 from lenet.training.config import TrainConfig
 from lenet.training.recipe import Chunk
 
@@ -22,9 +23,15 @@ DIVERGED_LOSS = 100.0
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(
-            model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+            model.parameters(),
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            weight_decay=cfg.weight_decay,
+            **speed.optimizer_options(),
         )
-    return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(
+        model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, **speed.optimizer_options()
+    )
 
 
 def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
@@ -60,7 +67,7 @@ class StandardRecipe:
     diverged_above = DIVERGED_LOSS
 
     def __init__(self, model: nn.Module, cfg: TrainConfig, train_images: int) -> None:
-        self.model = model
+        self.model = speed.prepare_model(model)  # channels_last (``lenet.speed``)
         self.patterns_per_step = cfg.batch_size
         total_steps = -(-train_images // cfg.batch_size) * cfg.epochs
         self.optimizer = make_optimizer(model, cfg)
@@ -94,7 +101,7 @@ class StandardRecipe:
         return images, torch.randperm(len(images), generator=self._order)
 
     def train(self, images: Tensor, labels: Tensor, idx: Tensor) -> Chunk:
-        xb, yb = images[idx], labels[idx]  # (B, 1, 32, 32), (B,)
+        xb, yb = speed.prepare_batch(images[idx]), labels[idx]  # (B, 1, 32, 32), (B,)
         loss, correct = _update(self.model, self.optimizer, self.scheduler, F.cross_entropy, xb, yb)
         return Chunk(loss * len(yb), correct, len(yb), 1)
 
