@@ -27,10 +27,20 @@ def main() -> int:
         default=0,
         help="also run a class of N students in Chromium through one server (~5 min for 30)",
     )
+    p.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also run the training benchmarks with the trainer as it was (LENET_BASELINE=1) "
+        "and compare",
+    )
     args = p.parse_args()
     only = args.only.split(",") if args.only else None
     results = run_benchmarks(
-        only=only, dashboard=args.dashboard, paper=args.paper, classroom=args.classroom
+        only=only,
+        dashboard=args.dashboard,
+        paper=args.paper,
+        classroom=args.classroom,
+        baseline=args.baseline,
     )
     print(json.dumps(results, indent=None if args.json else 2))
     return 0

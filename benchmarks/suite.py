@@ -20,8 +20,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from benchmarks.breakdown import bench_breakdown
 from benchmarks.digit_pipeline import time_digit_pipeline
 from benchmarks.predictions import bench_predictions_grid
+from lenet import speed
 from lenet.analysis.introspection import predict_one
 from lenet.analysis.paper import PAPER_TEST_ERROR, PAPER_TEST_ERROR_DISTORTED
 from lenet.data import data_dir, ensure_mnist, load_split
@@ -102,14 +104,14 @@ def bench_loop_overhead(steps: int = 200, batch_size: int = 128) -> dict:
     cfg = replace(PRESETS["default"], epochs=1, batch_size=batch_size, train_subset=n)
 
     def bare() -> float:
-        model = build_model("classic", "xavier", seed=0)
+        model = speed.prepare_model(build_model("classic", "xavier", seed=0))
         opt = make_optimizer(model, cfg)
         perm = torch.randperm(n)
         x, y = split.images[:n], split.labels[:n]
         t0 = time.perf_counter()
         for b in range(steps):
             idx = perm[b * batch_size : (b + 1) * batch_size]
-            loss = F.cross_entropy(model(x[idx]), y[idx])
+            loss = F.cross_entropy(model(speed.prepare_batch(x[idx])), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -196,6 +198,7 @@ PAPER_BENCHMARKS = {
 
 BENCHMARKS = {
     "epoch": bench_epoch,
+    "breakdown": bench_breakdown,
     "overhead": bench_loop_overhead,
     "fast99": bench_fast99,
     "inference": bench_inference,
@@ -204,8 +207,61 @@ BENCHMARKS = {
 }
 
 
+# What ``--baseline`` measures again with the trainer as it was (``lenet.speed``), and the
+# numbers compared: (key, True when more is better).
+AGAINST_BASELINE: dict[str, tuple[tuple[str, bool], ...]] = {
+    "epoch": (("cli_wall_s", False), ("cli_train_s", False), ("cli_images_per_s", True),
+              ("cli_test_accuracy", True)),
+    "fast99": (("wall_s", False), ("train_s", False), ("test_accuracy", True)),
+    "breakdown": (("epoch_s", False), ("eval_s", False), ("images_per_s", True),
+                  ("achieved_gflops_training", True)),
+    "overhead": (("bare_s", False), ("trainer_s", False)),
+}  # fmt: skip
+
+
+def _with_baseline(fn):
+    """``fn`` run with ``LENET_BASELINE=1`` (child processes inherit it)."""
+    before = os.environ.get(speed.BASELINE_ENV)
+    os.environ[speed.BASELINE_ENV] = "1"
+    try:
+        return fn()
+    finally:
+        if before is None:
+            os.environ.pop(speed.BASELINE_ENV)
+        else:
+            os.environ[speed.BASELINE_ENV] = before
+
+
+def _best_of_alternating(name: str, fn, rounds: int = 2) -> tuple[dict, dict]:
+    """``fn`` now and with the baseline, in turn, ``rounds`` times: the best of each by the
+    benchmark's first compared number (the cores are shared: one pair alone can mislead)."""
+    key, more_is_better = AGAINST_BASELINE[name][0]
+    runs: dict[bool, list[dict]] = {False: [], True: []}
+    for _ in range(rounds):
+        runs[False].append(fn())
+        runs[True].append(_with_baseline(fn))
+    pick = max if more_is_better else min
+    now, then = (pick(runs[b], key=lambda r: r.get(key) or 0) for b in (False, True))
+    return {**now, "rounds": rounds}, then
+
+
+def _compare(name: str, now: dict, then: dict) -> dict:
+    """Each compared number now and with the baseline, and how many times better it got."""
+    out = {}
+    for key, more_is_better in AGAINST_BASELINE[name]:
+        a, b = now.get(key), then.get(key)
+        if isinstance(a, int | float) and isinstance(b, int | float) and a and b:
+            gain = a / b if more_is_better else b / a
+            out[key] = {"now": a, "baseline": b, "times_better": round(gain, 3)}
+    return out
+
+
 def run_benchmarks(
-    only: list[str] | None = None, dashboard: bool = False, paper: bool = False, classroom: int = 0
+    only: list[str] | None = None,
+    dashboard: bool = False,
+    paper: bool = False,
+    classroom: int = 0,
+    baseline: bool = False,
 ) -> dict:
     configure_threads(2)
     table = dict(BENCHMARKS)
@@ -238,7 +294,11 @@ def run_benchmarks(
         if only and name not in only:
             continue
         t0 = time.perf_counter()
-        results[name] = fn()
+        if baseline and name in AGAINST_BASELINE:
+            now, then = _best_of_alternating(name, fn)
+            results[name] = {**now, "baseline": then, "against_baseline": _compare(name, now, then)}
+        else:
+            results[name] = fn()
         print(
             f"bench {name}: {json.dumps(results[name])} ({time.perf_counter() - t0:.0f} s)",
             file=sys.stderr,

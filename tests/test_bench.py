@@ -64,3 +64,37 @@ def test_lenet_bench_runs_the_benchmarks_of_the_checkout():
     )
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert "unknown benchmark(s) no-such-benchmark" in out.stderr and "digit_pipeline" in out.stderr
+
+
+def test_baseline_runs_alternate_and_the_best_of_each_is_compared(monkeypatch):
+    """``--baseline``: now, baseline, now, baseline; each side's best run by its first
+    compared number; the environment as it was afterwards."""
+    monkeypatch.delenv("LENET_BASELINE", raising=False)
+    seen = []
+    walls = iter([12.0, 20.0, 10.0, 24.0])
+
+    def fake_fast99():
+        seen.append(os.environ.get("LENET_BASELINE"))
+        return {"wall_s": next(walls), "train_s": 5.0, "test_accuracy": 99.1}
+
+    now, then = bench._best_of_alternating("fast99", fake_fast99)
+    assert seen == [None, "1", None, "1"] and "LENET_BASELINE" not in os.environ
+    assert now["wall_s"] == 10.0 and then["wall_s"] == 20.0 and now["rounds"] == 2
+    compared = bench._compare("fast99", now, then)
+    assert compared["wall_s"] == {"now": 10.0, "baseline": 20.0, "times_better": 2.0}
+    assert compared["test_accuracy"]["times_better"] == 1.0
+
+
+def test_the_roofline_counts_a_steps_flops_and_knows_the_cores_peak():
+    import torch
+
+    from benchmarks.breakdown import step_flops, theoretical_gflops
+
+    model = LeNet5("classic")
+    forward, step = step_flops(model, torch.zeros(2, 1, 32, 32), torch.tensor([1, 2]))
+    # 2 images × 2 × the convolutions' and layers' multiply-adds (C1 117,600, C3 240,000,
+    # C5 48,000, F6 10,080, OUTPUT 840)
+    assert forward == 2 * 2 * (117_600 + 240_000 + 48_000 + 10_080 + 840)
+    assert 2.5 * forward <= step <= 3.5 * forward  # backward: about twice the forward
+    nominal = theoretical_gflops(1)
+    assert nominal is None or nominal > 1
