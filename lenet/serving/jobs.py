@@ -13,25 +13,19 @@ How a job trains (worker process or thread) is ``lenet.serving.runner``'s part.
 from __future__ import annotations
 
 import atexit
-import functools
 import logging
 import os
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
 from torch import nn
 
 from lenet.models import LeNet5
 from lenet.runs import LEGACY_OWNER, RunStore, curves_from_events
+from lenet.serving.board import Job, job_row, queue_times
 from lenet.serving.people import Participant, Roster, may_control
-from lenet.serving.policy import (
-    ClassSettings,
-    QueueFull,
-    check_start,
-    expected_seconds,
-    queue_order,
-)
+from lenet.serving.policy import ClassSettings, QueueFull, check_start, queue_order
 from lenet.serving.runner import ISOLATIONS, Runner
 from lenet.training import Control, TrainConfig
 from lenet.training import events as ev
@@ -47,34 +41,6 @@ def default_max_jobs() -> int:
     if configured.isdigit() and int(configured) > 0:
         return int(configured)
     return max(1, (os.cpu_count() or 2) // 2)
-
-
-@dataclass
-class _Job:
-    id: str
-    config: TrainConfig
-    owner: dict
-    queued_at: float
-    teacher: bool = False  # queued by the teacher: goes ahead of students
-    resume: bool = False
-    requeued: int = 0  # times queued again after its worker was lost
-    rank: float | None = None  # the teacher's place in the queue, when reordered
-    state: str = ev.QUEUED
-    message: str = ""
-    started: float | None = None
-    control: Control = field(default_factory=Control)
-    batches: list[dict] = field(default_factory=list)
-    epochs: list[dict] = field(default_factory=list)
-    lr_changes: list[dict] = field(default_factory=list)
-    resumes: list[dict] = field(default_factory=list)
-    info: dict = field(default_factory=dict)  # the "start" event: sizes and step counts
-    thread: threading.Thread | None = None
-    process: object | None = None
-
-    @functools.cached_property
-    def config_dict(self) -> dict:
-        """The config as a dict, made once (every page's poll reads it)."""
-        return asdict(self.config)
 
 
 class JobManager:
@@ -96,7 +62,7 @@ class JobManager:
         self.settings = ClassSettings.load(self.class_dir / "settings.json")
         self.version = 0  # goes up whenever the board changes; pages poll it
         self._spotlight: str | None = None
-        self._jobs: dict[str, _Job] = {}
+        self._jobs: dict[str, Job] = {}
         self._lock = threading.RLock()
         self._closed = False
         self._runner = Runner(self.store, isolation, warm, self._on_event, self._on_end)
@@ -122,7 +88,7 @@ class JobManager:
                 except (ValueError, TypeError):
                     continue
                 status = self.store.get(info.id).status()
-                self._jobs[info.id] = _Job(
+                self._jobs[info.id] = Job(
                     info.id, config, info.owner, info.queued_at or time.time(),
                     teacher=bool(status.get("teacher")), resume=bool(status.get("resume")),
                     rank=status.get("rank"), requeued=int(status.get("requeued") or 0),
@@ -140,7 +106,7 @@ class JobManager:
             check_start(actor, config, self.settings, len(mine), queued, lesson)
             run = self.store.create(asdict(config), owner=actor.owner(), queued=True)
             run.set_state(ev.QUEUED, teacher=actor.is_teacher)
-            job = _Job(run.id, config, actor.owner(), run.status()["queued_at"],
+            job = Job(run.id, config, actor.owner(), run.status()["queued_at"],
                        teacher=actor.is_teacher)  # fmt: skip
             self._jobs[job.id] = job
             if actor.is_teacher:
@@ -149,10 +115,10 @@ class JobManager:
             self._schedule()
         return job.id
 
-    def _unfinished(self) -> list[_Job]:
+    def _unfinished(self) -> list[Job]:
         return [j for j in self._jobs.values() if j.state in ev.UNFINISHED]
 
-    def queue(self) -> list[_Job]:
+    def queue(self) -> list[Job]:
         """Queued jobs in the order they will start."""
         with self._lock:
             waiting = [j for j in self._jobs.values() if j.state == ev.QUEUED]
@@ -169,7 +135,7 @@ class JobManager:
             for job in self.queue()[: max(self.max_jobs - running, 0)]:
                 self._launch(job)
 
-    def _launch(self, job: _Job) -> None:
+    def _launch(self, job: Job) -> None:
         run = self.store.get(job.id)
         if job.resume:  # the curves go on from the stored history
             events = run.events()
@@ -182,7 +148,7 @@ class JobManager:
         self._runner.launch(job, run)
         self._changed()
 
-    def _on_event(self, job: _Job, event: dict) -> None:
+    def _on_event(self, job: Job, event: dict) -> None:
         with self._lock:
             kind = event["type"]
             if kind == "batch":
@@ -202,7 +168,7 @@ class JobManager:
                     job.resumes.append(event)
                 self._changed()
 
-    def _on_end(self, job: _Job, state: str, message: str, lost: bool = False) -> None:
+    def _on_end(self, job: Job, state: str, message: str, lost: bool = False) -> None:
         """A job has ended. ``lost``: its worker died (not a shutdown, not a request); with the
         teacher's ``requeue_interrupted`` its run is queued again, once, to go on."""
         with self._lock:
@@ -228,7 +194,7 @@ class JobManager:
         self.version += 1
 
     # -- commands, each checked against who asks -------------------------------------------
-    def _owned(self, run_id: str, actor: Participant) -> _Job:
+    def _owned(self, run_id: str, actor: Participant) -> Job:
         job = self._get(run_id)
         if not may_control(actor, job.owner):
             raise PermissionError(f"Run {run_id} belongs to {job.owner.get('name', 'someone')}: "
@@ -310,7 +276,7 @@ class JobManager:
     def _requeue(self, run, config: TrainConfig, owner: dict, teacher: bool, again: int = 0):
         run.set_state(ev.QUEUED, queued_at=time.time(), resume=True, teacher=teacher,
                       message="", requeued=again)  # fmt: skip
-        self._jobs[run.id] = _Job(run.id, config, owner, time.time(), teacher=teacher,
+        self._jobs[run.id] = Job(run.id, config, owner, time.time(), teacher=teacher,
                                   resume=True, requeued=again)  # fmt: skip
         self._changed()
         self._schedule()
@@ -360,7 +326,7 @@ class JobManager:
         return owner.get("id") == LEGACY_OWNER["id"] or (person is not None and person.is_teacher)
 
     # -- reading ---------------------------------------------------------------------------
-    def _get(self, job_id: str) -> _Job:
+    def _get(self, job_id: str) -> Job:
         job = self._jobs.get(job_id)
         if job is None:
             raise KeyError(f"no job {job_id!r} in this server")
@@ -372,24 +338,8 @@ class JobManager:
     def queue_times(self) -> dict[str, tuple[int, float]]:
         """For each queued run: (its place, 1 = next; seconds until it should start)."""
         with self._lock:
-            order, running = self.queue(), [j for j in self._jobs.values() if j.state in ev.ACTIVE]
-            speeds = self._speeds
-            slots = [self._left_seconds(j, speeds) for j in running]
-            slots += [0.0] * max(self.max_jobs - len(slots), 0)
-            out = {}
-            for place, job in enumerate(order, start=1):
-                slots.sort()
-                start = slots[0]
-                out[job.id] = (place, start)
-                slots[0] = start + expected_seconds(job.config, speeds)
-            return out
-
-    def _left_seconds(self, job: _Job, speeds: list[dict]) -> float:
-        last = job.batches[-1] if job.batches else None
-        total = job.info.get("total_steps") or 0
-        if last and total and last["step"]:
-            return last["train_seconds"] / last["step"] * max(total - last["step"], 0)
-        return expected_seconds(job.config, speeds)
+            running = [j for j in self._jobs.values() if j.state in ev.ACTIVE]
+            return queue_times(self.queue(), running, self.max_jobs, self._speeds)
 
     def snapshot(self, job_id: str) -> dict:
         """A consistent copy of a job's progress and history, safe to read from any thread."""
@@ -397,43 +347,12 @@ class JobManager:
             job = self._get(job_id)
             place, wait = self.queue_times().get(job.id, (0, 0.0))
             return {
-                **self._row(job, place, wait),
+                **job_row(job, place, wait),
                 "batches": list(job.batches),
                 "epoch_metrics": list(job.epochs),
                 "lr_changes": list(job.lr_changes),
                 "resumes": list(job.resumes),
             }
-
-    def _row(self, job: _Job, place: int, wait: float) -> dict:
-        """A job's progress without its curves (the caller holds the lock)."""
-        state = job.state
-        if state in (ev.STARTING, ev.RUNNING) and job.control.paused:
-            state = ev.PAUSED
-        total = job.info.get("total_steps", 0)
-        last = job.batches[-1] if job.batches else {}
-        step, train_s = last.get("step", 0), last.get("train_seconds", 0.0)
-        eta = train_s / step * (total - step) if step and total else None
-        return {
-            "id": job.id,
-            "state": state,
-            "message": job.message,
-            "config": dict(job.config_dict),
-            "owner": dict(job.owner),
-            "queued_at": job.queued_at,
-            "queue_position": place,
-            "queue_wait_s": wait,
-            "started": job.started,
-            "elapsed": time.time() - (job.started or job.queued_at),
-            "train_seconds": train_s,
-            "step": step,
-            "total_steps": total,
-            "epoch": last.get("epoch", 0),
-            "epochs": job.config.epochs,
-            "progress": step / total if total else 0.0,
-            "eta_seconds": eta if state in (ev.RUNNING, ev.PAUSED) else 0.0,
-            "images_per_s": last.get("images_per_s"),
-            "latest": job.epochs[-1] if job.epochs else None,
-        }
 
     def board(self) -> dict:
         """What every page polls: the version, the spotlight, and a row per job this server
@@ -441,7 +360,7 @@ class JobManager:
         with self._lock:
             newest = sorted(self._jobs.values(), key=lambda j: j.queued_at, reverse=True)
             times = self.queue_times()
-            rows = [self._row(j, *times.get(j.id, (0, 0.0))) for j in newest]
+            rows = [job_row(j, *times.get(j.id, (0, 0.0))) for j in newest]
             return {"version": self.version, "spotlight": self.spotlight(), "jobs": rows,
                     "max_jobs": self.max_jobs, "settings": asdict(self.settings)}  # fmt: skip
 
