@@ -109,7 +109,14 @@ def _hold_slot(jm: JobManager, actor: Participant) -> str:
     _until(lambda: jm.snapshot(run_id)["step"] > 0, what="the first logged step")
     jm.pause(run_id, actor)
     assert jm.snapshot(run_id)["state"] == "paused"
-    return run_id
+    # The worker finishes the batch in hand and may still report it: wait until its step holds.
+    step, deadline = jm.snapshot(run_id)["step"], time.monotonic() + 60
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        step, before = jm.snapshot(run_id)["step"], step
+        if step == before:
+            return run_id
+    raise AssertionError(f"run {run_id} kept training after it was paused")
 
 
 def _interrupted_run(store: RunStore, owner: Participant, cfg: TrainConfig = CFG) -> str:
