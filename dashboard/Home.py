@@ -7,6 +7,7 @@ import streamlit as st
 from board_view import watch_board
 from identity import current, name_box
 from navigation import LIVE_PAGES, streamlit_pages
+from services import job_manager
 
 st.set_page_config(page_title="LeNet-5 Lab", page_icon="🔢", layout="wide")
 page = st.navigation(streamlit_pages())
@@ -19,5 +20,7 @@ if me is None:
     st.stop()
 with st.sidebar:
     name_box(me)
+    if (reason := job_manager().unavailable) is not None:
+        st.warning(reason, icon="⚠️")
     watch_board(me, redraw_on_change=page.url_path in LIVE_PAGES)
 page.run()

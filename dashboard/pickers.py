@@ -12,7 +12,7 @@ import identity
 import services
 from formatting import run_label
 from lenet.runs import CheckpointError
-from lenet.serving import QueueFull
+from lenet.serving import ClusterUnavailable, QueueFull
 from lenet.training import PRESETS
 from lenet.training import events as ev
 
@@ -118,7 +118,7 @@ def pick_model(key: str):
         try:
             quick_cfg = dataclasses.replace(PRESETS["quick"])
             st.session_state["quick_job"] = services.job_manager().start(quick_cfg, me, "quick")
-        except (QueueFull, PermissionError) as e:
+        except (QueueFull, PermissionError, ClusterUnavailable) as e:
             st.warning(str(e))
         else:
             st.rerun()

@@ -14,7 +14,7 @@ from lenet.analysis.predictions import cached_predict
 from lenet.data import MnistUnavailable, Split, ensure_mnist, load_split
 from lenet.models import normalization_of
 from lenet.runs import RunStore
-from lenet.serving import JobManager
+from lenet.serving import JobManager, cluster
 from lenet.serving.people import teacher_token
 from lenet.training import configure_threads
 
@@ -33,10 +33,17 @@ __all__ = [
 def job_manager() -> JobManager:
     """One per server process: jobs outlive reruns, page switches and browser reloads. Each
     job trains in a worker process of its own, with a warm spare waiting for the next Start
-    (``LENET_WARM_WORKER=0`` turns the spare off); ``LENET_MAX_JOBS`` train at once."""
+    (``LENET_WARM_WORKER=0`` turns the spare off); ``LENET_MAX_JOBS`` train at once. With
+    ``LENET_RAY_ADDRESS`` the jobs train on that Ray cluster and every server given the same
+    address and runs folder shares one board (``lenet.serving.replicas``)."""
     configure_threads(2)  # once per process, for the pages' own inference
-    warm = os.environ.get("LENET_WARM_WORKER", "1") != "0"
-    manager = JobManager(RunStore(), isolation="process", warm=warm)
+    if (address := cluster.address()) is not None:
+        from lenet.serving.replicas import manager_for  # imports Ray: only with a cluster
+
+        manager = manager_for(address, RunStore())
+    else:
+        warm = os.environ.get("LENET_WARM_WORKER", "1") != "0"
+        manager = JobManager(RunStore(), isolation="process", warm=warm)
     _announce_teacher_link()
     return manager
 

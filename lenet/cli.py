@@ -21,6 +21,7 @@ from lenet.analysis.metrics import evaluate_classification
 from lenet.data import MnistUnavailable, ensure_mnist, load_split
 from lenet.models import INITS, VARIANTS, normalization_of
 from lenet.runs import CheckpointError, RunStore
+from lenet.serving.cluster import ClusterUnavailable, connect
 from lenet.training import (
     OPTIMIZERS,
     PRESETS,
@@ -106,6 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(t)
     t.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     t.add_argument("--no-store", action="store_true", help="don't write a run folder")
+    t.add_argument(
+        "--ray",
+        metavar="HOST:PORT",
+        default=os.environ.get("LENET_RAY_ADDRESS") or None,
+        help="train on the Ray cluster whose head is at HOST:PORT (default: $LENET_RAY_ADDRESS); "
+        "the runs folder must be one every node sees",
+    )
     t.add_argument(
         "--resume",
         metavar="RUN_ID",
@@ -200,6 +208,19 @@ def _resumed_run(args):
     return TrainConfig.from_dict(run.config).validate(), run
 
 
+def _train_on_cluster(args, cfg: TrainConfig, run):
+    """``train --ray``: the same run, trained by an actor on the cluster and followed here."""
+    if args.no_store:
+        raise ConfigError("--ray trains into the runs folder every node shares; drop --no-store")
+    connect(args.ray)  # ClusterUnavailable: the address and the reason
+    from lenet.serving.ray_runner import train_on_cluster  # imports Ray: only with --ray
+
+    resume = run is not None
+    run = run or RunStore().create(asdict(cfg))
+    print(f"training run {run.id} on the Ray cluster at {args.ray}", file=sys.stderr)
+    return train_on_cluster(cfg, run, resume, _progress_printer())
+
+
 def _cmd_train(args) -> int:
     run = None
     if args.resume:
@@ -208,8 +229,12 @@ def _cmd_train(args) -> int:
         cfg = config_from_args(args)
     print("config: " + json.dumps(asdict(cfg)), file=sys.stderr)
     t0 = time.perf_counter()
-    store = None if args.no_store or run is not None else RunStore()
-    result = train(cfg, store=store, run=run, resume=run is not None, on_event=_progress_printer())
+    if args.ray:
+        result = _train_on_cluster(args, cfg, run)
+    else:
+        store = None if args.no_store or run is not None else RunStore()
+        result = train(cfg, store=store, run=run, resume=run is not None,
+                       on_event=_progress_printer())  # fmt: skip
     if result.status != ev.FINISHED:
         print(f"{result.status}: {result.message}", file=sys.stderr)
     final, end = result.final, ev.end_event(result.history)
@@ -311,6 +336,9 @@ def main(argv: list[str] | None = None) -> int:
     except MnistUnavailable as e:
         print(str(e), file=sys.stderr)
         return 3
+    except ClusterUnavailable as e:
+        print(f"python -m lenet: {e}", file=sys.stderr)
+        return 4
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -181,6 +181,21 @@ def test_a_renamed_participant_keeps_their_id_and_role_and_the_roster_persists(t
     assert sorted(row["name"] for row in saved) == ["Ann", "Annie"]
 
 
+def test_two_servers_sharing_a_roster_file_see_each_others_people(tmp_path, monkeypatch):
+    monkeypatch.setenv("LENET_TEACHER_TOKEN", "a-token-for-two-servers")
+    a, b = Roster(tmp_path), Roster(tmp_path)  # two replicas over one shared runs folder
+    ann, bob = Roster.new_id(), Roster.new_id()
+    a.join(ann, "Ann")
+    time.sleep(0.01)  # a new mtime, on file systems that count in coarse steps
+    assert b.get(ann).name == "Ann"
+    b.join(bob, "Ann")  # B knows Ann now: the name is taken
+    assert b.get(bob).name == "Ann (2)"
+    time.sleep(0.01)
+    teacher = b.sign_in(ann, "a-token-for-two-servers")
+    assert a.get(ann) == teacher and a.get(ann).is_teacher
+    assert [p.name for p in a.everyone()] == ["Ann", "Ann (2)"]
+
+
 @pytest.mark.parametrize(
     "bad",
     ["short", "a" * 15, "a" * 65, "spaces are not ok in ids", "../../etc/passwd0", "ü" * 20, ""],

@@ -154,6 +154,24 @@ def test_the_worker_and_the_cli_start_without_the_view_libraries():
     assert out.stdout.strip() == "[]"
 
 
+def test_without_a_cluster_address_nothing_imports_ray():
+    """The embedded default (local worker processes) never loads Ray: not the job manager, not
+    the worker, not the CLI, not a dashboard server's services."""
+    code = (
+        "import sys; sys.path.insert(0, 'dashboard')\n"
+        "import lenet.cli, lenet.serving, lenet.serving.jobs, lenet.serving.worker, services\n"
+        "from lenet.serving import JobManager, ClusterUnavailable\n"
+        "print('ray' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "LENET_RAY_ADDRESS"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env=env,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "False"
+
+
 def _imported_modules(path: Path) -> set[str]:
     names = set()
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):

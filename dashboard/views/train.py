@@ -8,7 +8,7 @@ import streamlit as st
 import identity
 import services
 from board_view import redraw_when
-from lenet.serving import QueueFull
+from lenet.serving import ClusterUnavailable, QueueFull
 from lenet.serving.people import may_control
 from lenet.training import LESSONS, PRESETS, ConfigError, lesson_of
 from lenet.training import events as ev
@@ -40,7 +40,7 @@ if start:
     cfg = replace(PRESETS[lesson], **{f: st.session_state[f"cfg_{f}"] for f in FORM_FIELDS})
     try:
         watch_run(jm.start(cfg, me, lesson=lesson))
-    except (QueueFull, PermissionError) as e:
+    except (QueueFull, PermissionError, ClusterUnavailable) as e:
         st.warning(str(e), icon=":material/hourglass_top:")
     except ConfigError as e:
         st.error(f"This configuration can't train: {e}")

@@ -38,6 +38,7 @@ LEGACY_OWNER = {"id": "teacher", "name": "Teacher"}
 
 _RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
 _ACTIVE: set[str] = set()  # run folders being written by this process
+ALIVE_FOR_S = 30.0  # a cluster run whose heartbeat is older than this has lost its trainer
 
 
 class CheckpointError(RuntimeError):
@@ -308,7 +309,17 @@ class Run:
             images_per_s=st.get("images_per_s"),
         )
 
+    def beat(self) -> None:
+        """Say that this run's trainer is alive (its manager does, every few seconds): for a
+        run on a cluster, where the trainer's pid means nothing to other machines."""
+        (self.path / "alive").touch()
+
     def _still_running(self, st: dict) -> bool:
+        if st.get("backend") == "ray":
+            try:
+                return time.time() - (self.path / "alive").stat().st_mtime < ALIVE_FOR_S
+            except OSError:
+                return False
         pid = st.get("pid")
         if pid == os.getpid():
             return str(self.path.resolve()) in _ACTIVE

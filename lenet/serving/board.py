@@ -39,6 +39,7 @@ class Job:
     info: dict = field(default_factory=dict)  # the "start" event: sizes and step counts
     thread: threading.Thread | None = None
     process: object | None = None
+    weights_dir: object | None = None  # a worker process's live-weights folder
 
     @functools.cached_property
     def config_dict(self) -> dict:

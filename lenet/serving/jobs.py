@@ -26,7 +26,7 @@ from lenet.runs import LEGACY_OWNER, RunStore, curves_from_events
 from lenet.serving.board import Job, job_row, queue_times
 from lenet.serving.people import Participant, Roster, may_control
 from lenet.serving.policy import ClassSettings, QueueFull, check_start, queue_order
-from lenet.serving.runner import ISOLATIONS, Runner
+from lenet.serving.runner import ISOLATIONS, make_runner
 from lenet.training import Control, TrainConfig
 from lenet.training import events as ev
 
@@ -45,6 +45,8 @@ def default_max_jobs() -> int:
 
 class JobManager:
     """Queues, starts, controls and reports training jobs; every method is thread-safe."""
+
+    unavailable: str | None = None  # why starting runs is off (a cluster out of reach), if it is
 
     def __init__(
         self,
@@ -65,7 +67,7 @@ class JobManager:
         self._jobs: dict[str, Job] = {}
         self._lock = threading.RLock()
         self._closed = False
-        self._runner = Runner(self.store, isolation, warm, self._on_event, self._on_end)
+        self._runner = make_runner(self.store, isolation, warm, self._on_event, self._on_end)
         self.isolation = isolation
         atexit.register(self.shutdown)  # a thread still inside torch at exit aborts the process
         self._speeds: list[dict] = []  # recent finished runs' speeds, for queue estimates
@@ -143,7 +145,7 @@ class JobManager:
             job.batches, job.epochs = list(curves.batches), list(curves.epochs)
             job.lr_changes, job.resumes = list(curves.lr_changes), list(curves.resumes)
             job.info = next((e for e in events if e.get("type") == "start"), {})
-        run.set_state(ev.RUNNING, pid=os.getpid(), started=time.time())
+        run.set_state(ev.RUNNING, pid=os.getpid(), started=time.time(), **self._runner.where())
         job.state, job.started = ev.STARTING, time.time()
         self._runner.launch(job, run)
         self._changed()

@@ -94,20 +94,28 @@ def teacher_token() -> tuple[str, bool]:
 
 
 class Roster:
-    """The participants of one class (one run store), thread-safe, saved on every change."""
+    """The participants of one class (one run store), thread-safe, saved on every change.
+    Several servers may share one roster file (replicas on a cluster): each reads it again
+    whenever another has changed it."""
 
     def __init__(self, folder: Path) -> None:
         self.path = Path(folder) / "people.json"
         self._lock = threading.Lock()
         self._people: dict[str, Participant] = {}
         self._seen: dict[str, float] = {}  # id -> last heartbeat (this process only)
+        self._stamp: int | None = None  # the file's mtime when last read or written
         self._load()
 
     def _load(self) -> None:
+        """Read the file again if it has changed (the caller holds the lock)."""
         try:
+            stamp = self.path.stat().st_mtime_ns
+            if stamp == self._stamp:
+                return
             rows = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return
+        self._stamp = stamp
         for row in rows if isinstance(rows, list) else []:
             try:
                 p = Participant(str(row["id"]), clean_name(row["name"]), str(row["role"]))
@@ -119,6 +127,7 @@ class Roster:
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.path, [asdict(p) for p in self._people.values()])
+        self._stamp = self.path.stat().st_mtime_ns
 
     @staticmethod
     def new_id() -> str:
@@ -126,6 +135,7 @@ class Roster:
 
     def get(self, participant_id: str | None) -> Participant | None:
         with self._lock:
+            self._load()
             return self._people.get(participant_id or "")
 
     def join(self, participant_id: str, name: str | None = None) -> Participant:
@@ -134,6 +144,7 @@ class Roster:
         if not isinstance(participant_id, str) or not ID_PATTERN.match(participant_id):
             raise ValueError("not a participant id")
         with self._lock:
+            self._load()
             known = self._people.get(participant_id)
             wanted = clean_name(name) if name is not None else ""
             if known is not None and (not wanted or wanted == known.name):
@@ -195,4 +206,5 @@ class Roster:
 
     def everyone(self) -> list[Participant]:
         with self._lock:
+            self._load()
             return sorted(self._people.values(), key=lambda p: p.name.casefold())

@@ -29,21 +29,21 @@ from lenet.serving.protocol import RESULT, decode, encode, read_weights
 from lenet.training import Control, train
 from lenet.training import events as ev
 
-__all__ = ["ISOLATIONS", "Runner"]
+__all__ = ["ISOLATIONS", "Runner", "make_runner", "end_lost"]
 
-ISOLATIONS = ("process", "thread")
+ISOLATIONS = ("process", "thread", "ray")
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 log = logging.getLogger(__name__)
 
 
 class _RemoteControl(Control):
-    """The manager's handle on a worker process. Commands go down the worker's stdin; their
-    effect is mirrored here so a snapshot says "paused" at once. ``weights()`` reads the
-    worker's latest published file (only when it has changed)."""
+    """The manager's handle on a trainer elsewhere (a worker process, a Ray actor). Commands
+    go through ``send``; their effect is mirrored here so a snapshot says "paused" at once.
+    ``fetch()`` returns the trainer's newer published weights, or None when nothing is new."""
 
-    def __init__(self, send: Callable[[dict], None], weights_file: Path) -> None:
+    def __init__(self, send: Callable[[dict], None], fetch: Callable[[], tuple | None]) -> None:
         super().__init__()
-        self._send, self.file, self._seen = send, weights_file, None
+        self._send, self._fetch = send, fetch
 
     def pause(self) -> None:
         super().pause()
@@ -63,18 +63,41 @@ class _RemoteControl(Control):
         self._send({"cmd": "lr", "lr": float(lr)})
 
     def weights(self):
-        try:
-            stamp = self.file.stat().st_mtime_ns
-        except OSError:
-            return super().weights()
-        if stamp != self._seen:
-            try:
-                published = read_weights(self.file)
-            except (OSError, ValueError):  # a file being replaced: keep the last good copy
-                return super().weights()
+        published = self._fetch()
+        if published is not None:
             with self._lock:
-                self._weights, self._seen = published, stamp
+                self._weights = published
         return super().weights()
+
+
+def _file_reader(path: Path) -> Callable[[], tuple | None]:
+    """Reads a worker's weights file when it has changed (a file being replaced: nothing new)."""
+    seen = None
+
+    def fetch():
+        nonlocal seen
+        try:
+            stamp = path.stat().st_mtime_ns
+            if stamp == seen:
+                return None
+            published = read_weights(path)
+        except (OSError, ValueError):
+            return None
+        seen = stamp
+        return published
+
+    return fetch
+
+
+def end_lost(run: Run, message: str) -> None:
+    """A run whose trainer went away without a result (killed, its node lost, the server shut
+    down) ends ``interrupted`` with its finished epochs kept: resumable."""
+    if run.status().get("state") == ev.RUNNING:
+        # an epoch's checkpoint is written before its event: a trainer killed in between still
+        # finished that epoch
+        done = max([run.status().get("epochs_done", 0), *run.epochs()])
+        run.set_state(ev.RUNNING, epochs_done=done)
+        run.finish(ev.INTERRUPTED, message)
 
 
 class Runner:
@@ -84,7 +107,7 @@ class Runner:
     ``thread`` and ``process``."""
 
     def __init__(self, store: RunStore, isolation: str, warm: bool, on_event, on_end) -> None:
-        if isolation not in ISOLATIONS:
+        if isolation not in ("process", "thread"):
             raise ValueError(f"isolation must be one of {ISOLATIONS}, got {isolation!r}")
         self.store, self.isolation = store, isolation
         self.warm = warm and isolation == "process"
@@ -93,6 +116,10 @@ class Runner:
         # idle workers, waiting for a job: at most one is kept (each holds torch and MNIST)
         self._idle: list[subprocess.Popen] = [self._popen()] if self.warm else []
         self.closing = False
+
+    def where(self) -> dict:
+        """What a run's status records about where it trains (here: its pid is enough)."""
+        return {}
 
     @property
     def idle(self) -> list[subprocess.Popen]:
@@ -155,7 +182,8 @@ class Runner:
         send({"config": asdict(job.config), "runs_dir": str(self.store.root.resolve()),
               "data_dir": str(data_dir().resolve()), "run_id": run.id,
               "weights": str(folder / "weights.pt"), "resume": job.resume})  # fmt: skip
-        return _RemoteControl(send, folder / "weights.pt")
+        job.weights_dir = folder
+        return _RemoteControl(send, _file_reader(folder / "weights.pt"))
 
     def _read(self, job, run: Run) -> None:
         """Follow a worker's events until its result; a worker that dies is reported, not
@@ -171,7 +199,7 @@ class Runner:
             else:
                 self._on_event(job, event)
         job.control.weights()  # keep the final weights in memory, then drop the worker's folder
-        shutil.rmtree(job.control.file.parent, ignore_errors=True)
+        shutil.rmtree(job.weights_dir, ignore_errors=True)
         lost = result is None and not self.closing
         if result is not None:
             state, message = result["status"], result["message"]
@@ -181,12 +209,7 @@ class Runner:
             state = ev.INTERRUPTED
             why = "the server shut down" if self.closing else f"exit code {code}"
             message = f"The training process ended early ({why}); finished epochs are kept."
-            if run.status().get("state") == ev.RUNNING:
-                # an epoch's checkpoint is written before its event: a worker killed in between
-                # still finished that epoch
-                done = max([run.status().get("epochs_done", 0), *run.epochs()])
-                run.set_state(ev.RUNNING, epochs_done=done)
-                run.finish(state, message)
+            end_lost(run, message)
             _close(proc)
             if self.warm and not self.closing and not self.idle:
                 with self._lock:
@@ -229,6 +252,16 @@ class Runner:
         """No idle workers any more (the manager is shutting down)."""
         self.closing = True
         self._trim()
+
+
+def make_runner(store: RunStore, isolation: str, warm: bool, on_event, on_end):
+    """The runner for ``isolation``: this machine's (``Runner``) or the Ray cluster's, which
+    this process must have joined (``lenet.serving.cluster.connect``)."""
+    if isolation == "ray":
+        from lenet.serving.ray_runner import RayRunner  # Ray is imported only for a cluster
+
+        return RayRunner(store, warm, on_event, on_end)
+    return Runner(store, isolation, warm, on_event, on_end)
 
 
 def _close(proc: subprocess.Popen, timeout: float = 5) -> None:
