@@ -33,6 +33,11 @@ def main() -> int:
         help="also run the training benchmarks with the trainer as it was (LENET_BASELINE=1) "
         "and compare",
     )
+    p.add_argument(
+        "--ray",
+        action="store_true",
+        help="also train on a local Ray cluster against a local worker (~3 min; needs unshare)",
+    )
     args = p.parse_args()
     only = args.only.split(",") if args.only else None
     results = run_benchmarks(
@@ -41,6 +46,7 @@ def main() -> int:
         paper=args.paper,
         classroom=args.classroom,
         baseline=args.baseline,
+        ray=args.ray,
     )
     print(json.dumps(results, indent=None if args.json else 2))
     return 0

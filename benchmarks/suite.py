@@ -262,9 +262,14 @@ def run_benchmarks(
     paper: bool = False,
     classroom: int = 0,
     baseline: bool = False,
+    ray: bool = False,
 ) -> dict:
     configure_threads(2)
     table = dict(BENCHMARKS)
+    if ray or "ray" in (only or ()):
+        from benchmarks.ray_cluster import bench_ray  # needs Ray and a network namespace
+
+        table["ray"] = bench_ray
     if dashboard:
         from benchmarks.dashboard import bench_dashboard  # needs playwright, a test tool
 

@@ -112,7 +112,9 @@ def _preload() -> None:
         log.warning("MNIST not preloaded: %s", e)
 
 
-def _run_job(job: dict, control: Control, send, current: _Current) -> None:
+def _run_job(job: dict, control: Control, send, current) -> None:
+    """Train one job (``job`` as the protocol's first message), on the cores other processes
+    leave free, and send its events and result; ``current.done(run_id)`` when it has ended."""
     os.environ["LENET_DATA_DIR"] = job["data_dir"]  # absolute: where the server found MNIST
     try:
         run = RunStore(job["runs_dir"]).get(job["run_id"])

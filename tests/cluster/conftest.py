@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from cluster.ray_nodes import Cluster
+from benchmarks.local_cluster import INSIDE_ENV, Cluster
+from lenet.runs import RunStore
 
-INSIDE = os.environ.get("LENET_RAY_NAMESPACE") == "1"
+INSIDE = os.environ.get(INSIDE_ENV) == "1"
 HERE = Path(__file__).resolve().parent
 
 
@@ -40,3 +41,9 @@ def cluster(tmp_path_factory):
         yield nodes
     finally:
         nodes.stop()
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory) -> RunStore:
+    """The runs folder every node and replica shares (the board keeps one for its life)."""
+    return RunStore(tmp_path_factory.mktemp("shared-runs"))

@@ -41,11 +41,6 @@ def _short(snapshot: dict) -> dict:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    return RunStore(tmp_path_factory.mktemp("shared-runs"))
-
-
-@pytest.fixture(scope="module")
 def replicas(cluster, runs):
     """Two replicas' handles on the one board (in this process; the browser test has two
     servers)."""

@@ -1,4 +1,11 @@
-"""Starting, taking away and stopping the nodes of a local Ray cluster, with a token."""
+"""A Ray cluster on this machine for the tests and the benchmark: started, its nodes taken away,
+stopped, with a token; and the private network namespace it must live in.
+
+``ray start`` binds every interface and advertises the machine's external address, so the
+cluster and every client of it run inside ``unshare --net`` (with a PID namespace of its own,
+so ``ray stop`` sees only its own processes and nothing outlives the namespace), where the only
+address is 127.0.0.1.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,29 @@ import time
 from pathlib import Path
 
 RAY = str(Path(sys.executable).with_name("ray"))
+UNSHARE = ["unshare", "--net", "--pid", "--fork", "--mount-proc"]
+INSIDE_ENV = "LENET_RAY_NAMESPACE"  # set to "1" for the processes inside the namespace
+
+
+def namespace_refused() -> str | None:
+    """Why a private network namespace can't be made here, or None when it can."""
+    import shutil
+
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        return "needs unshare and ip (util-linux, iproute2)"
+    probe = subprocess.run([*UNSHARE, "sh", "-c", "ip link set lo up"], capture_output=True,
+                           text=True, timeout=30)  # fmt: skip
+    if probe.returncode != 0:
+        return f"can't make a private network namespace here: {probe.stderr.strip()[:200]}"
+    return None
+
+
+def in_private_network(command: str, cwd: Path, timeout: float) -> subprocess.CompletedProcess:
+    """Run the shell ``command`` inside a new network (and PID) namespace with only loopback."""
+    env = {**os.environ, INSIDE_ENV: "1"}
+    env.pop("LENET_RAY_ADDRESS", None)
+    return subprocess.run([*UNSHARE, "sh", "-c", f"ip link set lo up && exec {command}"], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=timeout)  # fmt: skip
 
 
 def free_port() -> int:
@@ -31,8 +61,11 @@ class Cluster:
         # Ray's sockets live in its temp folder, whose path must stay short
         self.temp = tempfile.mkdtemp(prefix="lray-", dir="/tmp")
         self.token = secrets.token_hex(32)
+        # Ray starts its workers at nice 15, under everything else on the node; these nodes
+        # share the cores with the servers and browsers of a test, so the trainer competes as
+        # a local worker process does.
         self.env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": self.token,
-                    "RAY_USAGE_STATS_ENABLED": "0"}  # fmt: skip
+                    "RAY_USAGE_STATS_ENABLED": "0", "RAY_worker_niceness": "0"}  # fmt: skip
         self.nodes: list[int] = []  # the worker nodes' node-manager ports
 
     def _ray(self, *args: str, timeout: float = 120) -> str:
@@ -82,10 +115,13 @@ class Cluster:
         raise AssertionError(f"the cluster did not come to {alive} living nodes")
 
     def stop(self) -> None:
+        import shutil
+
         try:
             self._ray("stop", "--force", timeout=60)
         except (RuntimeError, subprocess.TimeoutExpired):
             pass
+        shutil.rmtree(self.temp, ignore_errors=True)
 
 
 def _processes():
