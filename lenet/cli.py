@@ -23,6 +23,7 @@ from lenet.models import INITS, VARIANTS, normalization_of
 from lenet.runs import CheckpointError, RunStore
 from lenet.serving.cluster import ClusterUnavailable, connect
 from lenet.training import (
+    DEVICES,
     OPTIMIZERS,
     PRESETS,
     RECIPES,
@@ -78,6 +79,7 @@ _CHOICES = {
     "schedule": SCHEDULES,
     "init": INITS,
     "recipe": RECIPES,
+    "device": DEVICES,
 }
 
 

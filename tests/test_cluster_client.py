@@ -76,5 +76,6 @@ def test_the_dashboard_says_training_is_off_and_start_is_refused(monkeypatch, us
     assert shown.count("No Ray cluster answers") >= 2  # the sidebar's, and the refusal's
 
 
-def test_a_job_asks_the_cluster_for_a_cpu_per_thread():
+def test_a_job_asks_the_cluster_for_a_cpu_per_thread_and_a_quarter_gpu_for_cuda():
     assert resources(TrainConfig(threads=2)) == {"num_cpus": 2, "num_gpus": 0}
+    assert resources(TrainConfig(threads=1, device="cuda")) == {"num_cpus": 1, "num_gpus": 0.25}

@@ -22,9 +22,11 @@ from lenet.training import (
     ConfigError,
     Control,
     TrainConfig,
+    lesson_of,
     make_config,
     train,
     train_epoch_classification,
+    training_device,
 )
 
 
@@ -219,11 +221,37 @@ def test_store_gets_events_checkpoints_and_status(tiny, tmp_path):
         ("lr", float("nan")),
         ("optimizer", "rmsprop"),
         ("recipe", "paper"),
+        ("device", "gpu"),
     ],
 )
 def test_bad_config_names_the_field(field, value):
     with pytest.raises(ConfigError, match=field):
         replace(TrainConfig(), **{field: value}).validate()
+
+
+def test_the_device_is_the_gpu_only_when_asked_for_or_there_and_the_recipe_uses_it(monkeypatch):
+    paper = TrainConfig(variant="paper", recipe="paper")
+    with pytest.raises(ConfigError, match="one pattern at a time"):
+        replace(paper, device="cuda").validate()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert training_device(TrainConfig()).type == "cpu"  # auto, on this machine
+    with pytest.raises(ConfigError, match="no CUDA GPU"):
+        training_device(TrainConfig(device="cuda"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert training_device(TrainConfig()).type == "cuda"
+    assert training_device(TrainConfig(device="cpu")).type == "cpu"
+    assert training_device(paper).type == "cpu"  # auto: the 1998 recipes stay on the CPU
+    assert lesson_of(replace(PRESETS["quick"], device="cpu")) == "quick"  # how, not what
+
+
+def test_published_weights_are_a_cpu_copy():
+    model, control = LeNet5("classic"), Control()
+    control.publish(model, 1, 10)
+    state, epoch, step = control.weights()
+    assert (epoch, step) == (1, 10)
+    for name, tensor in model.state_dict().items():
+        assert state[name].device.type == "cpu" and torch.equal(state[name], tensor)
+        assert state[name].data_ptr() != tensor.data_ptr()  # a copy, not the live tensor
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 one training loop, its live control, and the recipes (standard; the 1998 SDLM ones)."""
 
 from lenet.training.config import (
+    DEVICES,
     LESSONS,
     OPTIMIZERS,
     PRESETS,
@@ -14,10 +15,11 @@ from lenet.training.config import (
     make_config,
 )
 from lenet.training.control import Control
-from lenet.training.loop import Result, configure_threads, train
+from lenet.training.loop import Result, configure_threads, train, training_device
 from lenet.training.standard import train_epoch_classification
 
 __all__ = [
+    "DEVICES",
     "LESSONS",
     "OPTIMIZERS",
     "PRESETS",
@@ -32,5 +34,6 @@ __all__ = [
     "Result",
     "configure_threads",
     "train",
+    "training_device",
     "train_epoch_classification",
 ]

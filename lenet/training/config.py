@@ -16,6 +16,7 @@ __all__ = [
     "OPTIMIZERS",
     "SCHEDULES",
     "RECIPES",
+    "DEVICES",
     "PRESETS",
     "LESSONS",
     "TYPICAL_SECONDS",
@@ -26,6 +27,7 @@ __all__ = [
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "step", "onecycle")
 RECIPES = ("standard", "paper", "paper-fast")
+DEVICES = ("auto", "cpu", "cuda")  # auto: a CUDA GPU when there is one, else the CPU
 
 
 class ConfigError(ValueError):
@@ -50,6 +52,7 @@ class TrainConfig:
     distort: bool = False  # paper recipes: random affine distortions (the paper's 0.8 % run)
     log_every: int = 10  # steps between live "batch" events
     eval_batch_size: int = 1000
+    device: str = "auto"  # the standard recipe trains on a CUDA GPU when there is one
 
     def validate(self) -> TrainConfig:
         """Raise ``ConfigError`` naming the first bad field; return self so calls can chain.
@@ -78,6 +81,12 @@ class TrainConfig:
             (1 <= self.threads <= 64, "threads", "must be between 1 and 64"),
             (self.log_every >= 1, "log_every", "must be 1 or more"),
             (self.eval_batch_size >= 1, "eval_batch_size", "must be 1 or more"),
+            (self.device in DEVICES, "device", f"must be one of {', '.join(DEVICES)}"),
+            (
+                self.device != "cuda" or self.recipe == "standard",
+                "device",
+                "the 1998 recipes update one pattern at a time, on the CPU",
+            ),
         ]
         for ok, name, why in checks:
             if not ok:
@@ -203,7 +212,7 @@ def make_config(preset: str | None = None, **overrides: Any) -> TrainConfig:
 
 
 # How a run is carried out rather than what it learns: a preset is still itself without them.
-_HOW = ("threads", "log_every", "eval_batch_size")
+_HOW = ("threads", "log_every", "eval_batch_size", "device")
 _DEFAULT_FIELDS = asdict(TrainConfig())
 
 

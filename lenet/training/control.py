@@ -82,7 +82,8 @@ class Control:
         return lr
 
     def publish(self, model: nn.Module, epoch: int, step: int) -> None:
-        state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        # a copy on the CPU: views and other processes read it, wherever the model trains
+        state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         with self._lock:
             self._weights = (state, epoch, step)
 

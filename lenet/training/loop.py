@@ -22,7 +22,7 @@ from lenet.analysis.metrics import evaluate_classification
 from lenet.data import Split, load_split
 from lenet.models import build_model, normalization_of
 from lenet.training import events as ev
-from lenet.training.config import TrainConfig
+from lenet.training.config import ConfigError, TrainConfig
 from lenet.training.control import Control
 from lenet.training.paper_recipe import MiniBatchRecipe, OnePatternRecipe
 from lenet.training.recipe import Chunk, Recipe
@@ -59,6 +59,17 @@ def _subset(split: Split, n: int, seed: int) -> tuple[Tensor, Tensor]:
     g = torch.Generator().manual_seed(seed + 1)  # independent of the batch order's stream
     idx = torch.randperm(len(split.labels), generator=g)[:n]
     return split.images[idx].contiguous(), split.labels[idx]
+
+
+def training_device(config: TrainConfig) -> torch.device:
+    """Where ``config`` trains: ``cuda`` when asked for (``ConfigError`` without a CUDA GPU)
+    or, for ``auto``, when there is one and the recipe is the standard one; else the CPU."""
+    cuda = torch.cuda.is_available()
+    if config.device == "cuda" and not cuda:
+        raise ConfigError("device = 'cuda': this machine has no CUDA GPU that torch can use "
+                          "(choose auto or cpu)")  # fmt: skip
+    wanted = config.device == "cuda" or (config.device == "auto" and config.recipe == "standard")
+    return torch.device("cuda" if wanted and cuda else "cpu")
 
 
 def _restore(run, model: nn.Module, recipe: Recipe) -> tuple[int, int, int, float]:
@@ -146,10 +157,13 @@ def train(
         if on_event is not None:
             on_event(event)
 
+    device = training_device(cfg)
     norm = normalization_of(cfg.variant)
     X, Y = _subset(load_split("train", norm), cfg.train_subset, cfg.seed)
+    X, Y = X.to(device), Y.to(device)
     test = load_split("test", norm)
-    model = build_model(cfg.variant, cfg.init, seed=cfg.seed)
+    test_data = (test.images.to(device), test.labels.to(device))
+    model = build_model(cfg.variant, cfg.init, seed=cfg.seed).to(device)
     recipe: Recipe = RECIPE_CLASSES[cfg.recipe](model, cfg, len(Y))
     n, per_step = len(Y), recipe.patterns_per_step
     steps_per_epoch = math.ceil(n / per_step)
@@ -219,7 +233,7 @@ def train(
         if status != ev.FINISHED:
             break
         metrics = evaluate_classification(
-            model, (test.images, test.labels), topk=(1, 3), batch_size=cfg.eval_batch_size
+            model, test_data, topk=(1, 3), batch_size=cfg.eval_batch_size
         )
         event = ev.EpochEvent(
             type="epoch",
@@ -250,4 +264,4 @@ def train(
     emit({**end, "message": message} if message else end)
     if run is not None:
         run.finish(status, message)
-    return Result(status, model, history, run.id if run is not None else None, message)
+    return Result(status, model.cpu(), history, run.id if run is not None else None, message)
