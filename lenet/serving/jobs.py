@@ -26,13 +26,23 @@ from lenet.runs import LEGACY_OWNER, RunStore, curves_from_events
 from lenet.serving.board import Job, job_row, queue_times
 from lenet.serving.people import Participant, Roster, may_control
 from lenet.serving.policy import ClassSettings, QueueFull, check_start, queue_order
-from lenet.serving.runner import ISOLATIONS, make_runner
+from lenet.serving.runner import ISOLATIONS, Runner
 from lenet.training import Control, TrainConfig
 from lenet.training import events as ev
 
 __all__ = ["JobManager", "QueueFull", "ISOLATIONS", "default_max_jobs"]
 
 log = logging.getLogger(__name__)
+
+
+def _runner(store: RunStore, isolation: str, warm: bool, on_event, on_end):
+    """The runner for ``isolation``: this machine's (``Runner``) or the Ray cluster's, which
+    this process must have joined (``lenet.serving.cluster.connect``)."""
+    if isolation == "ray":
+        from lenet.serving.ray_runner import RayRunner  # Ray is imported only for a cluster
+
+        return RayRunner(store, warm, on_event, on_end)
+    return Runner(store, isolation, warm, on_event, on_end)
 
 
 def default_max_jobs() -> int:
@@ -67,7 +77,7 @@ class JobManager:
         self._jobs: dict[str, Job] = {}
         self._lock = threading.RLock()
         self._closed = False
-        self._runner = make_runner(self.store, isolation, warm, self._on_event, self._on_end)
+        self._runner = _runner(self.store, isolation, warm, self._on_event, self._on_end)
         self.isolation = isolation
         atexit.register(self.shutdown)  # a thread still inside torch at exit aborts the process
         self._speeds: list[dict] = []  # recent finished runs' speeds, for queue estimates

@@ -28,8 +28,8 @@ from lenet.data import data_dir
 from lenet.runs import Run, RunStore
 from lenet.serving.cluster import resources
 from lenet.serving.protocol import RESULT, apply_command
-from lenet.serving.runner import _RemoteControl, end_lost
-from lenet.serving.worker import _preload, _run_job
+from lenet.serving.runner import RemoteControl, end_lost
+from lenet.serving.worker import preload_mnist, run_job
 from lenet.training import Control, TrainConfig
 from lenet.training import events as ev
 from lenet.training.loop import Result
@@ -56,7 +56,7 @@ class TrainWorker:
         self._controls: dict[str, Control] = {}
         self._ended: set[str] = set()
         if preload:
-            _preload()
+            preload_mnist()
 
     def node(self) -> str:
         return ray.get_runtime_context().get_node_id()
@@ -81,7 +81,7 @@ class TrainWorker:
                 with self._lock:
                     self._events.append(event)
 
-        _run_job(job, control, send, self)
+        run_job(job, control, send, self)
         return result or {"status": ev.FAILED, "message": "Training ended without a result."}
 
     def done(self, run_id: str) -> None:  # called by the job runner when the job has ended
@@ -122,7 +122,7 @@ def _job_message(config: TrainConfig, store: RunStore, run_id: str, resume: bool
             "data_dir": str(data_dir().resolve()), "run_id": run_id, "resume": resume}  # fmt: skip
 
 
-def _control_of(actor, run_id: str) -> _RemoteControl:
+def _control_of(actor, run_id: str) -> RemoteControl:
     seen: list[int | None] = [None]
 
     def send(message: dict) -> None:
@@ -140,7 +140,7 @@ def _control_of(actor, run_id: str) -> _RemoteControl:
             seen[0] = published[2]
         return published
 
-    return _RemoteControl(send, fetch)
+    return RemoteControl(send, fetch)
 
 
 def follow(actor, ref, run: Run, on_event: Callable[[dict], None]) -> tuple[dict | None, str]:

@@ -29,14 +29,14 @@ from lenet.serving.protocol import RESULT, decode, encode, read_weights
 from lenet.training import Control, train
 from lenet.training import events as ev
 
-__all__ = ["ISOLATIONS", "Runner", "make_runner", "end_lost"]
+__all__ = ["ISOLATIONS", "Runner", "RemoteControl", "end_lost"]
 
 ISOLATIONS = ("process", "thread", "ray")
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 log = logging.getLogger(__name__)
 
 
-class _RemoteControl(Control):
+class RemoteControl(Control):
     """The manager's handle on a trainer elsewhere (a worker process, a Ray actor). Commands
     go through ``send``; their effect is mirrored here so a snapshot says "paused" at once.
     ``fetch()`` returns the trainer's newer published weights, or None when nothing is new."""
@@ -163,7 +163,7 @@ class Runner:
                     return proc
         return None
 
-    def _spawn(self, job, run: Run) -> _RemoteControl:
+    def _spawn(self, job, run: Run) -> RemoteControl:
         """Hand ``job`` to an idle worker, or to a new one (see ``lenet.serving.worker``)."""
         job.process = self._take_idle() or self._popen(preload=False)
         folder = Path(tempfile.mkdtemp(prefix=f"lenet-job-{job.id}-"))
@@ -183,7 +183,7 @@ class Runner:
               "data_dir": str(data_dir().resolve()), "run_id": run.id,
               "weights": str(folder / "weights.pt"), "resume": job.resume})  # fmt: skip
         job.weights_dir = folder
-        return _RemoteControl(send, _file_reader(folder / "weights.pt"))
+        return RemoteControl(send, _file_reader(folder / "weights.pt"))
 
     def _read(self, job, run: Run) -> None:
         """Follow a worker's events until its result; a worker that dies is reported, not
@@ -252,16 +252,6 @@ class Runner:
         """No idle workers any more (the manager is shutting down)."""
         self.closing = True
         self._trim()
-
-
-def make_runner(store: RunStore, isolation: str, warm: bool, on_event, on_end):
-    """The runner for ``isolation``: this machine's (``Runner``) or the Ray cluster's, which
-    this process must have joined (``lenet.serving.cluster.connect``)."""
-    if isolation == "ray":
-        from lenet.serving.ray_runner import RayRunner  # Ray is imported only for a cluster
-
-        return RayRunner(store, warm, on_event, on_end)
-    return Runner(store, isolation, warm, on_event, on_end)
 
 
 def _close(proc: subprocess.Popen, timeout: float = 5) -> None:

@@ -28,7 +28,7 @@ from lenet.serving.protocol import RESULT, apply_command, decode, encode, write_
 from lenet.training import Control, TrainConfig, train
 from lenet.training.events import FAILED
 
-__all__ = ["main"]
+__all__ = ["main", "preload_mnist", "run_job"]
 
 log = logging.getLogger("lenet.worker")
 
@@ -103,7 +103,7 @@ def _listen(current: _Current, jobs: queue.Queue, stream) -> None:
     current.quit()
 
 
-def _preload() -> None:
+def preload_mnist() -> None:
     """What every job needs first (torch, the trainer, MNIST normalised for classic/modern):
     done before the job arrives, so a warm worker starts training at once."""
     try:
@@ -112,7 +112,7 @@ def _preload() -> None:
         log.warning("MNIST not preloaded: %s", e)
 
 
-def _run_job(job: dict, control: Control, send, current) -> None:
+def run_job(job: dict, control: Control, send, current) -> None:
     """Train one job (``job`` as the protocol's first message), on the cores other processes
     leave free, and send its events and result; ``current.done(run_id)`` when it has ended."""
     os.environ["LENET_DATA_DIR"] = job["data_dir"]  # absolute: where the server found MNIST
@@ -145,7 +145,7 @@ def main() -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: current.quit())
     if "--preload" in sys.argv:
-        _preload()
+        preload_mnist()
     threading.Thread(
         target=_listen, args=(current, jobs, sys.stdin), name="commands", daemon=True
     ).start()
@@ -160,7 +160,7 @@ def main() -> int:
             job, control = jobs.get(timeout=0.5)  # a timeout: a signal can end the wait
         except queue.Empty:
             continue
-        _run_job(job, control, send, current)
+        run_job(job, control, send, current)
     channel.close()
     return 0
 
