@@ -79,3 +79,18 @@ def test_the_dashboard_says_training_is_off_and_start_is_refused(monkeypatch, us
 def test_a_job_asks_the_cluster_for_a_cpu_per_thread_and_a_quarter_gpu_for_cuda():
     assert resources(TrainConfig(threads=2)) == {"num_cpus": 2, "num_gpus": 0}
     assert resources(TrainConfig(threads=1, device="cuda")) == {"num_cpus": 1, "num_gpus": 0.25}
+
+
+def test_a_run_trained_on_the_cluster_says_on_which_node(use_runs, tmp_path):
+    from app_utils import STUDENT_ID, stored_run
+
+    use_runs(tmp_path)
+    store = RunStore(tmp_path)
+    owner = Participant(STUDENT_ID, "Ann")
+    run_id = stored_run(store, owner, [90.0, 95.0])
+    store.get(run_id).set_state("finished", backend="ray", node="1a2b3c4d" + "0" * 48)
+    at = open_page("train", {"run": run_id})
+    at.run()
+    assert not at.exception
+    captions = " ".join(c.value for c in at.caption)
+    assert "The run is yours · on the Ray cluster, node 1a2b3c4d." in captions

@@ -96,8 +96,13 @@ config = snap["config"] if snap else services.store().get(run_id).config
 owner = snap["owner"] if snap else services.store().get(run_id).owner
 whose = "yours" if owner["id"] == me.id else f"{identity.plain(identity.owner_name(owner))}'s"
 following = " · you follow the teacher's run" if why == "following" else ""
+status = services.store().get(run_id).status() if services.store().has(run_id) else {}
+where = ""
+if status.get("backend") == "ray":  # trained by an actor on a cluster: on which node
+    node = status.get("node")
+    where = f" · on the Ray cluster, node {node[:8]}" if isinstance(node, str) else " · on Ray"
 st.subheader(f"Run {run_id} · {describe(config)}")
-st.caption(f"The run is {whose}{following}.")
+st.caption(f"The run is {whose}{where}{following}.")
 if (name := lesson_of(config)) is not None:
     st.caption(f"Lesson **{LESSONS[name][0]}** · **Watch:** {LESSONS[name][1]}")
 if snap and snap["state"] == ev.QUEUED:
