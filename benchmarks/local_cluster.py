@@ -21,6 +21,9 @@ from pathlib import Path
 
 RAY = str(Path(sys.executable).with_name("ray"))
 UNSHARE = ["unshare", "--net", "--pid", "--fork", "--mount-proc"]
+# No usage reports, and no log monitor: it copies every worker's log to the head for drivers
+# to print, which the project's clients don't (a few % of a core per node, polling files).
+QUIET = ("--disable-usage-stats", "--include-log-monitor=false")
 INSIDE_ENV = "LENET_RAY_NAMESPACE"  # set to "1" for the processes inside the namespace
 
 
@@ -78,14 +81,13 @@ class Cluster:
     def start(self) -> None:
         os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=self.token)  # this process's
         self._ray("start", "--head", f"--port={self.port}", "--num-cpus=0",
-                  "--include-dashboard=false", "--disable-usage-stats",
-                  f"--temp-dir={self.temp}")  # fmt: skip
+                  "--include-dashboard=false", *QUIET, f"--temp-dir={self.temp}")  # fmt: skip
         self.add_node()
 
     def add_node(self) -> int:
         port = free_port()
         self._ray("start", f"--address={self.address}", "--num-cpus=2",
-                  f"--node-manager-port={port}", "--disable-usage-stats")  # fmt: skip
+                  f"--node-manager-port={port}", *QUIET)  # fmt: skip
         self.nodes.append(port)
         return port
 
