@@ -6,6 +6,7 @@ import streamlit as st
 
 from board_view import watch_board
 from identity import current, name_box
+from lenet.serving import ClusterUnavailable
 from navigation import LIVE_PAGES, streamlit_pages
 from services import job_manager
 
@@ -18,9 +19,12 @@ if me is None:
     # corrected in the address) is not wiped by a second run.
     st.caption("Joining the class…")
     st.stop()
-with st.sidebar:
-    name_box(me)
-    if (reason := job_manager().unavailable) is not None:
-        st.warning(reason, icon="⚠️")
-    watch_board(me, redraw_on_change=page.url_path in LIVE_PAGES)
-page.run()
+try:
+    with st.sidebar:
+        name_box(me)
+        if (reason := job_manager().unavailable) is not None:
+            st.warning(reason, icon="⚠️")
+        watch_board(me, redraw_on_change=page.url_path in LIVE_PAGES)
+    page.run()
+except ClusterUnavailable as e:  # the class's board on a cluster stopped answering
+    st.error(f"{e} The runs on the shared disk are safe; reload this page to try again.")

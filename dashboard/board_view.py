@@ -10,6 +10,7 @@ from collections.abc import Callable, Hashable
 import streamlit as st
 
 import services
+from lenet.serving import ClusterUnavailable
 from lenet.serving.people import Participant
 from lenet.training import events as ev
 
@@ -28,6 +29,13 @@ def watch_board(me: Participant, redraw_on_change: bool) -> None:
 
 
 def _board(me: Participant, redraw_on_change: bool) -> None:
+    try:
+        _poll(me, redraw_on_change)
+    except ClusterUnavailable as e:  # a cluster's board stopped answering: say it, once a poll
+        st.caption(f":material/cloud_off: {e}")
+
+
+def _poll(me: Participant, redraw_on_change: bool) -> None:
     jm = services.job_manager()
     jm.roster.seen(me.id)  # the Class page's "who is here"
     version = jm.version

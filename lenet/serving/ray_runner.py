@@ -175,6 +175,20 @@ def follow(actor, ref, run: Run, on_event: Callable[[dict], None]) -> tuple[dict
                 return None, _why(e)
 
 
+def _record_node(actor, run: Run, closing: Callable[[], bool] = lambda: False) -> None:
+    """Wait for the actor to have a place (a node with the CPUs it asks for may take a while to
+    come), then write that node into the run's status before it trains (the trainer writes
+    the status too). Gives up quietly when ``closing()``: ``follow`` then tells the end."""
+    placed = actor.node.remote()
+    while not ray.wait([placed], timeout=1.0)[0]:
+        if closing():
+            return
+    try:
+        run.set_state(ev.RUNNING, backend="ray", node=ray.get(placed))
+    except _LOST:
+        pass  # lost already: ``follow`` says so
+
+
 def _why(error: Exception) -> str:
     log.warning("training actor lost: %s", error)
     if isinstance(error, ray.exceptions.GetTimeoutError):
@@ -217,18 +231,14 @@ class RayRunner:
             ray.kill(idle)
         actor = actor or _actor(job.config, preload=False)
         run.beat()
-        job.control = _control_of(actor, run.id)
-        ref = actor.train.remote(_job_message(job.config, self.store, run.id, job.resume))
-        job.thread = threading.Thread(target=self._follow, args=(job, run, actor, ref, key),
+        job.control = _control_of(actor, run.id)  # commands before the job begins wait for it
+        job.thread = threading.Thread(target=self._follow, args=(job, run, actor, key),
                                       name=f"train-{job.id}", daemon=True)  # fmt: skip
         job.thread.start()
 
-    def _follow(self, job, run: Run, actor, ref, key: tuple) -> None:
-        try:
-            node = ray.get(actor.node.remote(), timeout=120)
-            run.set_state(ev.RUNNING, node=node)
-        except _LOST:
-            pass  # not placed, or lost already: ``follow`` says which
+    def _follow(self, job, run: Run, actor, key: tuple) -> None:
+        _record_node(actor, run, lambda: self.closing)
+        ref = actor.train.remote(_job_message(job.config, self.store, run.id, job.resume))
         result, why = follow(actor, ref, run, lambda e: self._on_event(job, e))
         job.control.weights()  # keep the final weights here before the actor takes a new job
         if result is not None:
@@ -272,8 +282,8 @@ def train_on_cluster(config: TrainConfig, run: Run, resume: bool, on_event) -> R
     actor = _actor(config, preload=False)
     run.set_state(ev.RUNNING, backend="ray")
     run.beat()
-    store = RunStore(run.path.parent)
-    ref = actor.train.remote(_job_message(config, store, run.id, resume))
+    _record_node(actor, run)
+    ref = actor.train.remote(_job_message(config, RunStore(run.path.parent), run.id, resume))
     history: list[dict] = []
 
     def collect(event: dict) -> None:

@@ -63,6 +63,7 @@ def test_a_cli_run_on_the_cluster_reaches_the_accuracy_of_a_local_run(cluster, t
     assert remote["test_accuracy"] > 80
     status = RunStore(tmp_path).get(remote["run_id"]).status()
     assert status["backend"] == "ray" and status["state"] == "finished"
+    assert len(status["node"]) == 56  # the id of the node it trained on
     assert "backend" not in RunStore(tmp_path).get(local["run_id"]).status()
     assert os.environ.get("RAY_AUTH_MODE") == "token"
 

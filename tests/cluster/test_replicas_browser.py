@@ -26,8 +26,10 @@ TALL = {"width": VIEWPORT["width"], "height": 1300}
 
 
 def _sign_in(page, url: str) -> None:
+    """Sign in with the link. (Not by its toast: a server's first page joins the cluster, and
+    the toast may be gone by the time the page is idle.)"""
     open_app(page, f"{url}/?teacher={TOKEN}")
-    page.get_by_text("Signed in as the teacher.").wait_for()
+    wait_until(lambda: ", the teacher." in sidebar_text(page), 60, "the teacher, signed in")
     wait_until(lambda: "teacher=" not in page.url, 10, "the token out of the address")
 
 
@@ -44,6 +46,7 @@ def test_a_run_started_on_one_replica_is_controlled_from_the_other(
         page.set_default_timeout(60_000)
     try:
         _sign_in(on_a, a.url)
+        _sign_in(on_b, b.url)  # both servers have joined the cluster before anything trains
         on_a.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Train").click()
         on_a.get_by_role("heading", name="Train LeNet-5").wait_for()
         sidebar = on_a.locator(SIDEBAR)
@@ -56,7 +59,6 @@ def test_a_run_started_on_one_replica_is_controlled_from_the_other(
         wait_until(lambda: progress_step(on_a) > 0, 180, "the run to train on the cluster")
         assert "Training is off" not in sidebar_text(on_a)
 
-        _sign_in(on_b, b.url)
         open_app(on_b, f"{b.url}/Train?run={run_id}")
         on_b.get_by_role("heading", name=re.compile(f"Run {run_id}")).wait_for()
         wait_until(lambda: progress_step(on_b) > 0, 60, "B to see the run train")
@@ -80,6 +82,19 @@ def test_a_run_started_on_one_replica_is_controlled_from_the_other(
         screenshot(on_a, "replicas_a_sees_b_stop_it")
         for page in (on_a, on_b, student):
             assert_no_exception(page)
+
+        # The board goes away (its head would be gone too, in life): a page says so plainly.
+        import ray
+
+        from lenet.serving.cluster import connect
+
+        connect(cluster.address)
+        ray.kill(ray.get_actor("lenet-board", namespace="lenet"))
+        open_app(student, f"{b.url}/Runs")
+        student.get_by_text("isn't answering").first.wait_for(timeout=60_000)
+        student.get_by_text("reload this page to try again").wait_for()
+        assert_no_exception(student)
+        screenshot(student, "replicas_the_board_is_gone")
     finally:
         for context in contexts:
             context.close()
