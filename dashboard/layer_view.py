@@ -1,15 +1,17 @@
 """The Feature maps page's "Layer by layer" part: one tab per layer, only the open one drawn,
-and the explanation of a class score (gradient saliency and occlusion)."""
+the explanation of a class score (gradient saliency and occlusion), and one unit's arithmetic
+written out."""
 
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
 from layout import PAGE_WIDTH, chart
-from lenet import plots
+from lenet import explain_unit, plots
 from lenet.analysis import introspection as li
 
-__all__ = ["layer_tabs"]
+__all__ = ["layer_tabs", "unit_panel", "sum_text"]
 
 LAYER_TEXT = {
     "C1": "Six 5×5 filters slide over the input; each map lights up where its pattern (an edge, "
@@ -67,6 +69,82 @@ def layer_tabs(model, x, result: dict) -> None:
     if tabs[5].open:
         with tabs[5]:
             _why(model, x, result["prediction"])
+    unit_panel(model, x, result)
+
+
+def _strongest(act: np.ndarray) -> tuple[int, ...]:
+    """The unit with the largest |value|: a good first one to look at."""
+    return tuple(int(i) for i in np.unravel_index(np.abs(act).argmax(), act.shape))
+
+
+def unit_panel(model, x, result: dict) -> None:
+    """How one unit got its value: the numbers it read, its weights, the sum written out and
+    the activation function with this unit on it (``explain_unit``)."""
+    st.subheader("How did this unit get its value?")
+    st.caption(
+        "Pick a unit (it starts at the layer's strongest): the numbers it reads, outlined on "
+        "the digit, its weights, their products, and the sum with its bias through the "
+        "activation: the very value in the map above."
+    )
+    layer = st.segmented_control("Layer", list(li.LAYERS), default="C1", required=True,
+                                 key="fm_unit_layer")  # fmt: skip
+    act = result["activations"][layer][0].numpy()
+    strongest = _strongest(act)
+    cols = st.columns(3 if act.ndim == 3 else 1)
+    if act.ndim == 3:
+        labels = (f"{layer} map", "row", "col")
+        index = tuple(
+            int(
+                col.number_input(
+                    label, 0, act.shape[i] - 1, strongest[i], key=f"fm_unit_{i}_{layer}"
+                )
+            )
+            for i, (col, label) in enumerate(zip(cols, labels, strict=True))
+        )
+    else:
+        what = "class" if layer == "OUTPUT" else "unit"
+        index = int(cols[0].number_input(f"{layer} {what}", 0, act.shape[0] - 1, strongest[0],
+                                         key=f"fm_unit_0_{layer}"))  # fmt: skip
+    got = explain_unit(model, x, layer, index)
+    left, right = st.columns([2.2, 1], gap="medium")
+    with left:
+        chart(plots.unit_figure(x[0, 0].numpy(), got), key="fm_unit_figure")
+    with right:
+        curve = plots.activation_figure(
+            got["activation_name"], got["pre_activation"], got["from_arithmetic"]
+        )
+        chart(curve, key="fm_unit_activation")
+    st.markdown(sum_text(got))
+
+
+def sum_text(got: dict) -> str:
+    """The unit's arithmetic in one line of numbers, as the page writes it out."""
+    value, pre, name = got["activation"], got["pre_activation"], got["activation_name"]
+    apply = "" if name == "identity" else f" → **{name}**({pre:.3f})"
+    if "distances" in got:
+        return (
+            f"Σ over F6's 84 units of (value − bitmap)² = **{pre:.3f}**, the distance to "
+            f"class {got['index'][0]}'s bitmap; the score is its negative, **{value:.3f}**."
+        )
+    if "window" in got:
+        pooled = {"mean": "the mean", "max": "the largest", "sum": "the sum"}[got["pool"]]
+        coef = (f" × coefficient {got['coefficient']:.3f} + bias {got['bias']:.3f} = {pre:.3f}"
+                if got["coefficient"] is not None else "")  # fmt: skip
+        first = f"{pooled.capitalize()} of the 4 values = {got['pooled']:.3f}"
+        return f"{first}{coef}{apply} = **{value:.3f}**"
+    summed, layer = pre - got["bias"], got["layer"]
+    source = {"C1": "input", "C3": "S2", "C5": "S4", "F6": "C5", "OUTPUT": "F6"}[layer]
+    if "maps" in got:
+        n = len(got["maps"])
+        reads = f"{n} {source} map{'s' if n > 1 else ''} × 5×5, times the kernel"
+        where = "the value in the map"
+    else:
+        reads = f"{got['terms']} {source} values × their weights"
+        where = "the score" if layer == "OUTPUT" else "the unit's value"
+    return (
+        f"Σ of the {got['terms']} products ({reads}) = {summed:.3f}, + bias {got['bias']:.3f} "
+        f"= {pre:.3f}{apply} = **{value:.3f}**, {where}."
+    )
 
 
 def _why(model, x, prediction: int) -> None:

@@ -81,6 +81,23 @@ def test_test_image_mode_shows_prediction_and_layers(runs_dir, use_runs):
     assert not at.exception
 
 
+def test_a_units_arithmetic_is_written_out_for_every_layer(runs_dir, use_runs):
+    use_runs(runs_dir)
+    at = open_page()
+    assert "How did this unit get its value?" in [h.value for h in at.subheader]
+    for layer in ("C1", "S2", "C3", "S4", "C5", "F6", "OUTPUT"):
+        at.segmented_control(key="fm_unit_layer").set_value(layer).run()
+        assert not at.exception, layer
+        assert {"fm_unit_figure", "fm_unit_activation"} <= set(charts(at)), layer
+        written = " ".join(m.value for m in at.markdown)
+        assert "Σ" in written or "of the 4 values" in written, layer
+    at.segmented_control(key="fm_unit_layer").set_value("C3").run()
+    at.number_input(key="fm_unit_0_C3").set_value(15).run()
+    at.number_input(key="fm_unit_1_C3").set_value(9).run()
+    assert not at.exception
+    assert "(6 S2 maps × 5×5, times the kernel)" in " ".join(m.value for m in at.markdown)
+
+
 def test_sample_link_selects_that_test_image_and_bad_links_are_ignored(runs_dir, use_runs):
     use_runs(runs_dir)
     at = open_page(sample="1234")

@@ -217,3 +217,25 @@ def test_a_live_page_redraws_only_when_what_it_shows_changed():
     assert page_changed(3, 4, spotlight, "run-a", board)  # the teacher spotlit another run
     assert not page_changed(3, 4, spotlight, "run-b", board)  # a move elsewhere in the class
     assert len(asked) == 2
+
+
+def test_a_units_sum_is_written_with_the_numbers_explain_unit_gives():
+    import torch
+
+    from layer_view import sum_text
+    from lenet import explain_unit
+    from lenet.models import build_model
+
+    model = build_model("classic", "xavier", seed=2).eval()
+    x = torch.randn(1, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+    got = explain_unit(model, x, "C1", (1, 5, 6))
+    text = sum_text(got)
+    summed = float(got["products"].sum())
+    for number in (summed, got["bias"], got["pre_activation"], got["activation"]):
+        assert f"{number:.3f}" in text
+    assert "1 input map × 5×5" in text and "**tanh**" in text
+    paper = build_model("paper", "paper", seed=2).eval()
+    s2 = sum_text(explain_unit(paper, x, "S2", (0, 1, 1)))
+    assert "The sum of the 4 values" in s2 and "coefficient" in s2 and "**squash**" in s2
+    rbf = sum_text(explain_unit(paper, x, "OUTPUT", 3))
+    assert "distance to class 3's bitmap" in rbf
