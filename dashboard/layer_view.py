@@ -51,10 +51,12 @@ def layer_tabs(model, x, result: dict) -> None:
         if tab.open:
             tab.caption(LAYER_TEXT[layer])
             with tab:
-                chart(
-                    plots.feature_maps_figure(acts[layer], layer, scale, width=PAGE_WIDTH),
-                    key=f"fm_{layer}",
+                figure = plots.feature_maps_figure(
+                    acts[layer], layer, scale, width=PAGE_WIDTH, clickable=True
                 )
+                event = chart(figure, key=f"fm_{layer}", on_select="rerun",
+                              selection_mode="points")  # fmt: skip
+                _clicked(layer, event)
     if tabs[4].open:
         with tabs[4]:
             st.caption(
@@ -72,6 +74,23 @@ def layer_tabs(model, x, result: dict) -> None:
     unit_panel(model, x, result)
 
 
+def _clicked(layer: str, event) -> None:
+    """A unit clicked on a map becomes the unit the panel below explains (once per click: the
+    panel's own inputs choose again after it)."""
+    points = (event or {}).get("selection", {}).get("points", [])
+    if not points or "customdata" not in points[0]:
+        return
+    data = points[0]["customdata"]  # (map, row, col, value); a mapping of "0".. in some builds
+    values = [data[k] for k in sorted(data, key=int)] if isinstance(data, dict) else list(data)
+    unit = tuple(int(v) for v in values[:3])
+    if st.session_state.get("_fm_clicked") == (layer, unit):
+        return
+    st.session_state["_fm_clicked"] = (layer, unit)
+    st.session_state["fm_unit_layer"] = layer
+    for i, value in enumerate(unit):
+        st.session_state[f"fm_unit_{i}_{layer}"] = value
+
+
 def _strongest(act: np.ndarray) -> tuple[int, ...]:
     """The unit with the largest |value|: a good first one to look at."""
     return tuple(int(i) for i in np.unravel_index(np.abs(act).argmax(), act.shape))
@@ -82,29 +101,28 @@ def unit_panel(model, x, result: dict) -> None:
     the activation function with this unit on it (``explain_unit``)."""
     st.subheader("How did this unit get its value?")
     st.caption(
-        "Pick a unit (it starts at the layer's strongest): the numbers it reads, outlined on "
-        "the digit, its weights, their products, and the sum with its bias through the "
-        "activation: the very value in the map above."
+        "Click a unit on a map above, or pick one here (it starts at the layer's strongest): "
+        "the numbers it reads, outlined on the digit, its weights, their products, and the "
+        "sum with its bias through the activation: the very value in the map."
     )
-    layer = st.segmented_control("Layer", list(li.LAYERS), default="C1", required=True,
-                                 key="fm_unit_layer")  # fmt: skip
+    # Defaults go through the session state, which a click on a map also sets (a widget given
+    # both a default and a state set by code warns on the page).
+    if st.session_state.get("fm_unit_layer") not in li.LAYERS:  # new, or left as None
+        st.session_state["fm_unit_layer"] = "C1"
+    layer = st.segmented_control("Layer", list(li.LAYERS), required=True, key="fm_unit_layer")
     act = result["activations"][layer][0].numpy()
     strongest = _strongest(act)
-    cols = st.columns(3 if act.ndim == 3 else 1)
     if act.ndim == 3:
         labels = (f"{layer} map", "row", "col")
-        index = tuple(
-            int(
-                col.number_input(
-                    label, 0, act.shape[i] - 1, strongest[i], key=f"fm_unit_{i}_{layer}"
-                )
-            )
-            for i, (col, label) in enumerate(zip(cols, labels, strict=True))
-        )
     else:
-        what = "class" if layer == "OUTPUT" else "unit"
-        index = int(cols[0].number_input(f"{layer} {what}", 0, act.shape[0] - 1, strongest[0],
-                                         key=f"fm_unit_0_{layer}"))  # fmt: skip
+        labels = (f"{layer} {'class' if layer == 'OUTPUT' else 'unit'}",)
+    index = []
+    for i, (col, label) in enumerate(zip(st.columns(len(labels)), labels, strict=True)):
+        key = f"fm_unit_{i}_{layer}"
+        if not isinstance(st.session_state.get(key), int):
+            st.session_state[key] = strongest[i]
+        index.append(int(col.number_input(label, 0, act.shape[i] - 1, key=key)))
+    index = tuple(index) if act.ndim == 3 else index[0]
     got = explain_unit(model, x, layer, index)
     left, right = st.columns([2.2, 1], gap="medium")
     with left:

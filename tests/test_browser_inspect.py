@@ -221,6 +221,38 @@ def test_test_image_mode_and_sample_links(page, app):
     assert _errors(page) == []
 
 
+def test_a_clicked_unit_has_its_arithmetic_written_out_with_the_maps_value(page, app):
+    import re
+
+    from lenet.analysis.introspection import activations
+    from lenet.data import load_split
+
+    page.set_viewport_size(TALL)
+    _feature_maps(page, app, "?sample=42")
+    c1 = page.locator(".st-key-fm_C1 .js-plotly-plot .nsewdrag").first
+    c1.wait_for()
+    box = c1.bounding_box()
+    # map 0 is the first of six 28-wide tiles with 4-wide gutters: 188 columns, 28 rows
+    x, y = box["x"] + box["width"] * 10.5 / 188, box["y"] + box["height"] * 14.5 / 28
+    _rerun(page, lambda: page.mouse.click(x, y))
+    unit = [int(page.get_by_label(label, exact=True).input_value())
+            for label in ("C1 map", "row", "col")]  # fmt: skip
+    assert unit[0] == 0, unit  # a unit of the first map, whichever pixel the click hit
+    written = (
+        page.locator('[data-testid="stMarkdownContainer"]')
+        .filter(has_text="products (1 input map")
+        .first.inner_text()
+    )
+    value = float(re.search(r"= (-?[0-9.]+), the value in the map", written).group(1))
+    run = RunStore(app.runs_dir).list()[0]
+    model = RunStore(app.runs_dir).get(run.id).load_model()
+    digit = load_split("test").images[42:43]
+    assert value == pytest.approx(float(activations(model, digit)["C1"][0][tuple(unit)]), abs=1e-3)
+    page.get_by_text("How did this unit get its value?").scroll_into_view_if_needed()
+    screenshot(page, "inspect_unit_arithmetic")
+    assert _errors(page) == []
+
+
 # ------------------------------------------------------------------------------ drawing
 def test_draw_a_one_with_the_mouse(page, app):
     page.set_viewport_size(TALL)

@@ -32,8 +32,12 @@ def feature_maps_figure(
     scale: str = "own",
     cols: int | None = None,
     width: int = 900,
+    clickable: bool = False,
 ) -> go.Figure:
     """A layer's maps (C, H, W) as a grid of square heatmaps with map numbers and hover values.
+
+    ``clickable``: an invisible marker on every unit (a second trace, whose ``customdata`` is
+    (map, row, col, value)), so a click selects that unit: heatmap cells can't be selected.
 
     ``scale="own"``: each map stretched to its own ±max (shape of every map visible);
     ``"shared"``: one range for the layer (which maps respond strongest). Diverging colours
@@ -76,6 +80,19 @@ def feature_maps_figure(
             "col %{customdata[2]}<br>value %{customdata[3]:.3f}<extra></extra>",
         )
     )
+    cell = (width - 90) / grid.shape[1]  # 90 px: colour bar and margins
+    if clickable:
+        fig.data[0].hoverinfo, fig.data[0].hovertemplate = "skip", None
+        rows, cols_ = np.nonzero(~np.isnan(grid))
+        fig.add_trace(
+            go.Scatter(
+                x=cols_, y=rows, mode="markers", customdata=custom[rows, cols_],
+                marker=dict(size=max(cell, 3), symbol="square", opacity=0),
+                hovertemplate=f"{layer} map %{{customdata[0]}}<br>row %{{customdata[1]}}, col "
+                "%{customdata[2]}<br>value %{customdata[3]:.3f}<br>click: its arithmetic"
+                "<extra></extra>", showlegend=False,
+            )
+        )  # fmt: skip
     for i, (r0, c0) in enumerate(origins):
         fig.add_annotation(
             x=c0 + (w - 1) / 2,
@@ -85,7 +102,6 @@ def feature_maps_figure(
             yanchor="bottom",
             font=dict(size=11, color=COLORS["muted"]),
         )
-    cell = (width - 90) / grid.shape[1]  # 90 px: colour bar and margins
     height = int(grid.shape[0] * cell) + 40
     fig.update_layout(**base_layout(height, margin=dict(l=10, r=10, t=28, b=10), axes=False))
     square_axes(fig)
