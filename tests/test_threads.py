@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -88,6 +89,9 @@ LINUX = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /
 @LINUX
 def test_others_cpu_sees_a_busy_process_and_not_this_one():
     quiet = _measure(1.0)
+    cores = os.cpu_count() or 1
+    if quiet > cores - 1.2:  # no free core for the burner to show on: nothing to learn here
+        pytest.skip(f"the machine is busy already: others use {quiet:.1f} of {cores} cores")
     burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.5)  # the burner is running
