@@ -179,10 +179,13 @@ def _record_node(actor, run: Run, closing: Callable[[], bool] = lambda: False) -
     """Wait for the actor to have a place (a node with the CPUs it asks for may take a while to
     come), then write that node into the run's status before it trains (the trainer writes
     the status too). Gives up quietly when ``closing()``: ``follow`` then tells the end."""
-    placed = actor.node.remote()
+    placed, beat = actor.node.remote(), time.monotonic()
     while not ray.wait([placed], timeout=1.0)[0]:
         if closing():
             return
+        if time.monotonic() - beat > BEAT_S:  # waiting for a place is not being lost
+            run.beat()
+            beat = time.monotonic()
     try:
         run.set_state(ev.RUNNING, backend="ray", node=ray.get(placed))
     except _LOST:
