@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from benchmarks.breakdown import bench_breakdown
 from benchmarks.digit_pipeline import time_digit_pipeline
 from benchmarks.predictions import bench_predictions_grid
+from benchmarks.unit_panel import time_unit_panel
 from lenet import speed
 from lenet.analysis.introspection import predict_one
 from lenet.analysis.paper import PAPER_TEST_ERROR, PAPER_TEST_ERROR_DISTORTED
@@ -203,6 +204,7 @@ BENCHMARKS = {
     "fast99": bench_fast99,
     "inference": bench_inference,
     "digit_pipeline": time_digit_pipeline,
+    "unit_panel": time_unit_panel,
     "predictions_grid": bench_predictions_grid,
 }
 

@@ -53,6 +53,16 @@ def test_time_digit_pipeline_reports_milliseconds():
     assert 0 < numbers["explain_p50_ms"] <= numbers["explain_p95_ms"]
 
 
+def test_time_unit_panel_reports_every_layer_of_both_networks():
+    from benchmarks.unit_panel import time_unit_panel
+
+    numbers = time_unit_panel(n=2)
+    assert len(numbers["layers"]) == 14 and numbers["n"] == 2
+    for name, row in numbers["layers"].items():
+        assert 0 < row["p50_ms"] <= row["p95_ms"] <= numbers["slowest_p95_ms"], name
+    assert numbers["meets_goal"] == (numbers["slowest_p95_ms"] <= numbers["goal_ms"])
+
+
 def test_lenet_bench_runs_the_benchmarks_of_the_checkout():
     out = subprocess.run(
         [sys.executable, "-m", "lenet", "bench", "--only", "no-such-benchmark"],
