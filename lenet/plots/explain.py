@@ -7,10 +7,9 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 import torch
-from plotly.subplots import make_subplots
 
 from lenet.models.paper import squash
-from lenet.plots.style import COLORS, GRAY, base_layout, mosaic, signed_scale, square_axes
+from lenet.plots.style import COLORS, GRAY, base_layout, mosaic, signed_scale
 
 __all__ = ["unit_figure", "activation_figure"]
 
@@ -34,29 +33,30 @@ def unit_figure(digit: np.ndarray, explained: dict, height: int = 240) -> go.Fig
         panels = [("digit", np.asarray(digit)), ("2×2 window", _tiles(explained["window"]))]
     else:
         return _contributions(explained, height)
-    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p[0] for p in panels],
-                        horizontal_spacing=0.04)  # fmt: skip
-    for col, (name, z) in enumerate(panels, start=1):
+    # One figure built in one go (make_subplots and per-axis updates cost ~50 ms a click)
+    n, gap = len(panels), 0.03
+    layout = base_layout(height, None, dict(l=10, r=10, t=30, b=10), axes=False)
+    traces, notes = [], []
+    for i, (name, z) in enumerate(panels):
+        suffix = "" if i == 0 else str(i + 1)
         scale, zmin, zmax = (GRAY, None, None) if name == "digit" else signed_scale(z)
-        fig.add_trace(
-            go.Heatmap(
-                z=z,
-                colorscale=scale,
-                zmin=zmin,
-                zmax=zmax,
-                showscale=False,
-                hovertemplate=f"{name}<br>row %{{y}}, col %{{x}}<br>%{{z:.3f}}<extra></extra>",
-            ),  # fmt: skip
-            row=1,
-            col=col,
-        )
-        square_axes(fig, row=1, col=col, xref="x" if col == 1 else f"x{col}")
+        traces.append(go.Heatmap(
+            z=z, colorscale=scale, zmin=zmin, zmax=zmax, showscale=False,
+            xaxis=f"x{suffix}", yaxis=f"y{suffix}",
+            hovertemplate=f"{name}<br>row %{{y}}, col %{{x}}<br>%{{z:.3f}}<extra></extra>",
+        ))  # fmt: skip
+        left, right = i / n + gap / 2, (i + 1) / n - gap / 2
+        layout[f"xaxis{suffix}"] = dict(domain=[left, right], visible=False, constrain="domain")
+        layout[f"yaxis{suffix}"] = dict(anchor=f"x{suffix}", visible=False, autorange="reversed",
+                                        scaleanchor=f"x{suffix}", scaleratio=1,
+                                        constrain="domain")  # fmt: skip
+        notes.append(dict(text=name, x=(left + right) / 2, y=1.0, xref="paper", yref="paper",
+                          yanchor="bottom", showarrow=False, font=dict(size=14)))  # fmt: skip
     top, left, size = explained["receptive_field"]
-    fig.add_shape(type="rect", x0=left - 0.5, x1=left + size - 0.5, y0=top - 0.5,
-                  y1=top + size - 0.5, line=dict(color=COLORS["test"], width=2),
-                  row=1, col=1)  # fmt: skip
-    fig.update_layout(**base_layout(height, None, dict(l=10, r=10, t=30, b=10), axes=False))
-    return fig
+    edge = dict(color=COLORS["test"], width=2)
+    rect = dict(type="rect", xref="x", yref="y", x0=left - 0.5, x1=left + size - 0.5,
+                y0=top - 0.5, y1=top + size - 0.5, line=edge)  # fmt: skip
+    return go.Figure(data=traces, layout={**layout, "annotations": notes, "shapes": [rect]})
 
 
 def _contributions(explained: dict, height: int) -> go.Figure:
@@ -100,11 +100,11 @@ def activation_figure(name: str, pre: float, value: float, height: int = 240) ->
     (pre-activation, activation) point on it."""
     reach = max(3.0, abs(pre) * 1.2)
     a = np.linspace(-reach, reach, 241)
-    fig = go.Figure(go.Scatter(x=a, y=_CURVES[name](a), mode="lines", name=name,
-                               line=dict(color=COLORS["muted"]), hoverinfo="skip"))  # fmt: skip
-    fig.add_trace(go.Scatter(x=[pre], y=[value], mode="markers", name="this unit",
-                             marker=dict(size=11, color=COLORS["test"]),
-                             hovertemplate="sum %{x:.3f} → %{y:.3f}<extra></extra>"))  # fmt: skip
-    fig.update_layout(**base_layout(height, f"{name}: sum → activation"), showlegend=False)
-    fig.update_xaxes(title="sum + bias")
-    return fig
+    curve = go.Scatter(x=a, y=_CURVES[name](a), mode="lines", name=name,
+                       line=dict(color=COLORS["muted"]), hoverinfo="skip")  # fmt: skip
+    point = go.Scatter(x=[pre], y=[value], mode="markers", name="this unit",
+                       marker=dict(size=11, color=COLORS["test"]),
+                       hovertemplate="sum %{x:.3f} → %{y:.3f}<extra></extra>")  # fmt: skip
+    layout = base_layout(height, f"{name}: sum → activation")
+    layout["xaxis"]["title"] = dict(text="sum + bias")
+    return go.Figure(data=[curve, point], layout={**layout, "showlegend": False})
