@@ -94,7 +94,7 @@ class Cluster:
     def kill_node(self, port: int) -> int:
         """SIGKILL the worker node's raylet and every process it started: the node is lost as
         a machine would be. Returns how many processes were killed."""
-        raylet = next(pid for pid, cmd in _processes() if "raylet" in cmd[:1][0]
+        raylet = next(pid for pid, cmd in _processes() if "raylet" in cmd[0]
                       and f"--node_manager_port={port}" in cmd)  # fmt: skip
         victims = [raylet, *_descendants(raylet)]
         for pid in victims:

@@ -45,12 +45,13 @@ def _runner(store: RunStore, isolation: str, warm: bool, on_event, on_end):
     return Runner(store, isolation, warm, on_event, on_end)
 
 
-def default_max_jobs() -> int:
-    """``LENET_MAX_JOBS``, else one job per two cores: each trains on two threads."""
+def default_max_jobs(cores: int | None = None) -> int:
+    """``LENET_MAX_JOBS``, else one job per two of ``cores`` (this machine's by default, a
+    cluster's CPUs for its board): each trains on two threads."""
     configured = os.environ.get("LENET_MAX_JOBS", "").strip()
     if configured.isdigit() and int(configured) > 0:
         return int(configured)
-    return max(1, (os.cpu_count() or 2) // 2)
+    return max(1, (cores or os.cpu_count() or 2) // 2)
 
 
 class JobManager:

@@ -17,12 +17,11 @@ whose refusal names the address and the reason. Ray is imported only here and in
 from __future__ import annotations
 
 import logging
-import os
 
 from lenet.models import LeNet5
 from lenet.runs import RunStore
 from lenet.serving.cluster import NAMESPACE, ClusterUnavailable, connect
-from lenet.serving.jobs import JobManager
+from lenet.serving.jobs import JobManager, default_max_jobs
 from lenet.serving.people import Roster
 
 __all__ = ["BOARD", "ClusterJobManager", "Unreachable", "manager_for"]
@@ -69,13 +68,10 @@ class BoardKeeper:
 
 
 def _cluster_slots() -> int:
-    """``LENET_MAX_JOBS``, else one job per two of the cluster's CPUs."""
+    """The board's training slots: ``default_max_jobs`` over the cluster's CPUs."""
     import ray
 
-    configured = os.environ.get("LENET_MAX_JOBS", "").strip()
-    if configured.isdigit() and int(configured) > 0:
-        return int(configured)
-    return max(1, int(ray.cluster_resources().get("CPU", 2)) // 2)
+    return default_max_jobs(int(ray.cluster_resources().get("CPU", 2)))
 
 
 def _board(runs_dir: str, max_jobs: int | None):
