@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from conv_animation import conv_animation
 from layout import PAGE_WIDTH, chart
 from lenet import explain_unit, plots
 from lenet.analysis import introspection as li
@@ -57,6 +58,8 @@ def layer_tabs(model, x, result: dict) -> None:
                 event = chart(figure, key=f"fm_{layer}", on_select="rerun",
                               selection_mode="points")  # fmt: skip
                 _clicked(layer, event)
+                if layer == "C1":
+                    conv_animation(model, x, acts)
     if tabs[4].open:
         with tabs[4]:
             st.caption(
