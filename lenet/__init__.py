@@ -6,7 +6,8 @@ public API is re-exported here, so a notebook writes ``from lenet import LeNet5,
     data/       MNIST files and splits; drawn and uploaded digits
     models/     the variants' registry, LeNet-5's blocks, the 1998 pieces, summary()
     training/   TrainConfig and PRESETS, typed events, the one loop, Control, the recipes
-    analysis/   metrics, introspection, one unit's arithmetic, the reproduction against the paper
+    analysis/   metrics, introspection, one unit's arithmetic, the F6 map, the reproduction
+                against the paper
     runs/       the run store, zip archives, curves, kernel evolution
     serving/    training jobs for a UI: the job manager, its worker process, their protocol
     plots/      Plotly figures shared by the pages and the notebooks
@@ -53,6 +54,7 @@ _EXPORTS: dict[str, str] = {
         ["explain_unit", "receptive_field"],
         "lenet.analysis.explain",
     ),
+    **dict.fromkeys(["embed", "embedding", "Embedding"], "lenet.analysis.embed"),
     **dict.fromkeys(
         ["RunStore", "Run", "CheckpointError", "export_run", "import_run", "evolution"],
         "lenet.runs",

@@ -17,11 +17,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from lenet.analysis.embed import EMBED_LAYERS, METHODS, Embedding, cached_embedding, embedding
 from lenet.analysis.metrics import evaluate_classification
 from lenet.data import MnistUnavailable, ensure_mnist, load_split
 from lenet.models import INITS, VARIANTS, normalization_of
 from lenet.runs import CheckpointError, RunStore
 from lenet.serving.cluster import ClusterUnavailable, connect
+from lenet.serving.embeddings import compute_in_background_process, embedding_path
 from lenet.training import (
     DEVICES,
     OPTIMIZERS,
@@ -30,6 +32,7 @@ from lenet.training import (
     SCHEDULES,
     ConfigError,
     TrainConfig,
+    configure_threads,
     make_config,
     train,
 )
@@ -126,6 +129,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--run", required=True, help="run id (see `python -m lenet runs`)")
     e.add_argument("--epoch", type=_nonneg_int, default=None)
     e.add_argument("--json", action="store_true")
+    m = sub.add_parser(
+        "embed", help="map a run's test digits to 2-D by their F6 (or C5) outputs, kept in the run"
+    )
+    m.add_argument("--run", required=True, help="run id (see `python -m lenet runs`)")
+    m.add_argument("--epoch", type=_nonneg_int, default=None, help="default: the newest")
+    m.add_argument("--layer", choices=EMBED_LAYERS, default="F6")
+    m.add_argument("--method", choices=METHODS, default="pca")
+    m.add_argument("--json", action="store_true", help="print the 10,000 points as JSON")
+    m.add_argument("--quiet", action="store_true", help="print nothing (the dashboard's use)")
     r = sub.add_parser("runs", help="list stored runs")
     r.add_argument("--json", action="store_true")
     b = sub.add_parser(
@@ -286,6 +298,44 @@ def _cmd_eval(args) -> int:
     return 0
 
 
+def _cmd_embed(args) -> int:
+    try:
+        run = RunStore().get(args.run)
+        epoch = run.epochs()[-1] if args.epoch is None else args.epoch
+        model = run.load_model(epoch)
+    except (KeyError, IndexError, CheckpointError) as e:
+        message = e.args[0] if e.args else f"run {args.run} has no checkpoint yet"
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    configure_threads(TrainConfig().threads)
+    test = load_split("test", normalization_of(model.variant))
+    started = time.perf_counter()
+
+    def compute() -> bytes:
+        return embedding(
+            model, test, args.layer, args.method, threads=TrainConfig().threads
+        ).to_bytes()
+
+    if args.method == "tsne":  # the dashboard's background maps go through the same path
+        compute_in_background_process(run, epoch, args.layer, compute)
+        result = Embedding.from_file(embedding_path(run, epoch, args.layer, "tsne"))
+    else:
+        result = cached_embedding(
+            model, test, embedding_path(run, epoch, args.layer, "pca"), args.layer, "pca"
+        )
+    seconds = time.perf_counter() - started
+    if args.json:
+        print(json.dumps({"run_id": run.id, "epoch": epoch, "layer": args.layer,
+                          "method": args.method, "seconds": round(seconds, 2),
+                          "points": result.points.round(4).tolist()}))  # fmt: skip
+    elif not args.quiet:
+        print(
+            f"run {run.id} epoch {epoch}: {len(result.points):,} test digits mapped by "
+            f"{args.layer} with {args.method} in {seconds:.1f} s"
+        )
+    return 0
+
+
 def _cmd_runs(args) -> int:
     infos = RunStore().list()
     if args.json:
@@ -319,6 +369,7 @@ COMMANDS = {
     "data": _cmd_data,
     "train": _cmd_train,
     "eval": _cmd_eval,
+    "embed": _cmd_embed,
     "runs": _cmd_runs,
     "bench": _cmd_bench,
 }

@@ -6,6 +6,7 @@ One module per subject; everything public is re-exported here so callers write
 
 from lenet.plots.classroom import *  # noqa: F401,F403  the class: all curves, the sweep
 from lenet.plots.digits import *  # noqa: F401,F403  one digit, its preprocessing, its top 3
+from lenet.plots.embedding import *  # noqa: F401,F403  the F6 map: figure, browser payload
 from lenet.plots.explain import *  # noqa: F401,F403  one unit's arithmetic, its activation
 from lenet.plots.images import *  # noqa: F401,F403  digit grids: show_batch_images, ...
 from lenet.plots.kernels import *  # noqa: F401,F403  the kernels, Table I, their evolution
