@@ -15,7 +15,7 @@ from lenet import plots
 from lenet.data import UPLOAD_EXTENSIONS, UPLOAD_FORMAT_WORDS, load_image_bytes, preprocess_digit
 from widget_keys import group, renew
 
-__all__ = ["Digit", "MODES", "digit_input", "probe_controls", "show_preparation"]
+__all__ = ["Digit", "MODES", "digit_input", "show_test_image", "probe_controls", "show_preparation"]
 
 MODES = ("Test image", "Draw", "Upload")
 CANVAS_PX = 280  # 10× MNIST's 28 px: room for a finger, and strokes about as thick as MNIST's
@@ -31,6 +31,7 @@ class Digit:
     name: str  # "test image #42", "your drawing", "upload seven.png"
     label: int | None = None  # the true class, when known (test images)
     steps: dict | None = None  # preprocess_digit's pictures, for drawn and uploaded digits
+    test_index: int | None = None  # its place in the test set, for test images
 
 
 # ------------------------------------------------------------------------------ input digit
@@ -70,6 +71,11 @@ def _take_sample_param(key: str) -> None:
             f"(there are {n:,}: 0 to {n - 1}); showing another one instead."
         )
         return
+    show_test_image(key, index)
+
+
+def show_test_image(key: str, index: int) -> None:
+    """Make test image ``index`` the digit of the next run (a link, a click on a map)."""
     st.session_state[f"{key}_index"], st.session_state[f"{key}_mode"] = index, MODES[0]
     renew(key, "test")
     renew(key, "mode")
@@ -116,7 +122,7 @@ def _test_image(key: str) -> Digit:
     st.session_state[f"{key}_index"] = index
     st.query_params["sample"] = str(index)  # a reload, or a copied link, shows the same digit
     st.session_state[f"{key}_sample_seen"] = str(index)
-    return Digit(test.raw[index].numpy(), f"test image #{index}", int(labels[index]))
+    return Digit(test.raw[index].numpy(), f"test image #{index}", int(labels[index]), None, index)
 
 
 def _new_drawing(key: str) -> None:

@@ -30,11 +30,13 @@ TABS = [
     "S4 · 16×5×5",
     "C5 · F6 · OUTPUT",
     "Why this class?",
+    "F6 map",
 ]
 
 
-def layer_tabs(model, x, result: dict) -> None:
-    """``result`` is ``predict_one(model, x)``: the maps come from it, nothing is recomputed."""
+def layer_tabs(model, x, result: dict, f6_map=None) -> None:
+    """``result`` is ``predict_one(model, x)``: the maps come from it, nothing is recomputed.
+    ``f6_map()`` draws the F6 map tab (it needs the run and the digit, which the page knows)."""
     acts = {name: a[0].numpy() for name, a in result["activations"].items()}
     scale = st.segmented_control(
         "Colour range",
@@ -74,6 +76,9 @@ def layer_tabs(model, x, result: dict) -> None:
     if tabs[5].open:
         with tabs[5]:
             _why(model, x, result["prediction"])
+    if tabs[6].open and f6_map is not None:
+        with tabs[6]:
+            f6_map()
     unit_panel(model, x, result)
 
 

@@ -5,6 +5,7 @@ when there is nothing to show; the page then ends itself."""
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import streamlit as st
 
@@ -16,9 +17,13 @@ from lenet.serving import ClusterUnavailable, QueueFull
 from lenet.training import PRESETS
 from lenet.training import events as ev
 
-__all__ = ["LIVE", "checkpointed_runs", "model_picker", "default_run", "pick_model"]
+__all__ = ["LIVE", "checkpointed_runs", "model_picker", "default_run", "pick_model", "play_on"]
 
 LIVE = "live"  # the epoch value that means "the running job's latest weights"
+VIEW_RUN, VIEW_EPOCH = "view_run", "view_epoch"  # the choice every inspection page shares
+PLAYING = "epochs_playing"  # the page (its picker key) whose epochs play
+_NEXT, _OPTIONS = "_epochs_next", "_epochs_options"
+PLAY_STEP_S = 0.6  # the pause on each epoch, on top of the page's own drawing time
 
 
 def checkpointed_runs() -> list:
@@ -30,6 +35,11 @@ def checkpointed_runs() -> list:
 def model_picker(key: str, allow_live: bool = True, default_run: str | None = None):
     """Sidebar choice of run and epoch: (model, run_id, epoch), ``epoch`` an int or ``LIVE``.
 
+    The run and the epoch are one choice shared by every inspection page (kept in the session
+    and in the address, ``?run=&epoch=``): Feature maps, Kernels and Predictions show the same
+    model. The epoch is a slider from 0 to the newest checkpoint, with "live" last while the
+    run trains, and a play button that replays the page's view over the epochs (``play_on``).
+
     None when no run has a checkpoint yet, or (after a message) when the chosen one can't be
     shown. Runs without a checkpoint are not offered.
     """
@@ -39,20 +49,17 @@ def model_picker(key: str, allow_live: bool = True, default_run: str | None = No
         return None
     ids = [i.id for i in runs]
     labels = {i.id: run_label(i) for i in runs}
-    wanted = default_run or st.query_params.get("run")
+    wanted = default_run or st.query_params.get("run") or st.session_state.get(VIEW_RUN)
     index = ids.index(wanted) if wanted in ids else 0
-    run_id = st.sidebar.selectbox("Run", ids, index=index, format_func=labels.get, key=f"{key}_run")
-    options: list = list(reversed(store.get(run_id).epochs()))
-    if allow_live and run_id in services.job_manager().active():
-        options.insert(0, LIVE)
-    epoch = st.sidebar.selectbox(
-        "Epoch",
-        options,
-        key=f"{key}_epoch",
-        format_func=lambda e: (
-            "live (training now)" if e == LIVE else ("0 (untrained)" if e == 0 else str(e))
-        ),
+    run_id = st.sidebar.selectbox(
+        "Run", ids, index=index, format_func=labels.get, key=f"{key}_run", on_change=_stop_play
     )
+    options: list = list(store.get(run_id).epochs())
+    if allow_live and run_id in services.job_manager().active():
+        options.append(LIVE)
+    epoch = _epoch_slider(key, run_id, options)
+    st.session_state[VIEW_RUN], st.session_state[VIEW_EPOCH] = run_id, epoch
+    st.query_params.update(run=run_id, epoch=str(epoch))
     if epoch == LIVE:
         live = services.live_model(run_id)
         if live is None:
@@ -66,11 +73,95 @@ def model_picker(key: str, allow_live: bool = True, default_run: str | None = No
         return None
 
 
+def _epoch_label(epoch) -> str:
+    return "live" if epoch == LIVE else ("0 (untrained)" if epoch == 0 else str(epoch))
+
+
+def _epoch_slider(key: str, run_id: str, options: list):
+    """The epoch slider and its play button; the epoch chosen."""
+    widget = f"{key}_epoch"
+    if st.session_state.get(PLAYING, key) != key:  # playing on another page: stopped there
+        st.session_state.pop(PLAYING, None)
+    step = st.session_state.pop(_NEXT, None)
+    if step in options and st.session_state.get(PLAYING) == key:
+        st.session_state[widget] = step
+    if st.session_state.get(widget) not in options:
+        st.session_state[widget] = _first_epoch(run_id, options)
+    st.session_state[_OPTIONS] = options
+    if len(options) == 1:
+        st.sidebar.markdown(f"**Epoch** {_epoch_label(options[0])}")
+        st.sidebar.caption("The only checkpoint so far.")
+        return options[0]
+    epoch = st.sidebar.select_slider(
+        "Epoch",
+        options,
+        key=widget,
+        format_func=_epoch_label,
+        on_change=_stop_play,
+        help="0 is the untrained network; each step is the model after one more epoch"
+        + ("; live is the training run's latest weights." if LIVE in options else "."),
+    )
+    if st.session_state.get(PLAYING) == key:
+        st.sidebar.button("Pause", icon=":material/pause:", on_click=_stop_play,
+                          key=f"{key}_pause", width="stretch")  # fmt: skip
+    else:
+        st.sidebar.button(
+            "Play the epochs",
+            icon=":material/play_arrow:",
+            on_click=_start_play,
+            args=(key, options),
+            key=f"{key}_play",
+            width="stretch",
+            help="Replays this page from epoch 0 to the last, about one epoch a second: the "
+            "maps sharpening, the kernels forming, the confusion matrix clearing.",
+        )
+    return epoch
+
+
+def _first_epoch(run_id: str, options: list):
+    """Where the slider starts on a page: the epoch chosen on another page for this run, else
+    a valid ``?epoch=`` of the address, else the newest (live while it trains)."""
+    if st.session_state.get(VIEW_RUN) == run_id and st.session_state.get(VIEW_EPOCH) in options:
+        return st.session_state[VIEW_EPOCH]
+    asked = st.query_params.get("epoch")
+    if st.query_params.get("run") == run_id and asked is not None:
+        chosen = LIVE if asked == LIVE else int(asked) if asked.isdigit() else None
+        if chosen in options:
+            return chosen
+    return options[-1]
+
+
+def _start_play(key: str, options: list) -> None:
+    st.session_state[f"{key}_epoch"] = options[0]
+    st.session_state[PLAYING] = key
+
+
+def _stop_play() -> None:
+    st.session_state.pop(PLAYING, None)
+
+
+def play_on() -> None:
+    """Last on an inspection page: while the epochs play, wait a moment with this epoch shown,
+    then show the next; after the last, stop."""
+    key = st.session_state.get(PLAYING)
+    if key is None:
+        return
+    options = st.session_state.get(_OPTIONS) or []
+    current = st.session_state.get(f"{key}_epoch")
+    at = options.index(current) if current in options else len(options) - 1
+    if at >= len(options) - 1:
+        _stop_play()
+        st.rerun()  # the button turns back into Play
+    time.sleep(PLAY_STEP_S)
+    st.session_state[_NEXT] = options[at + 1]
+    st.rerun()
+
+
 def default_run(notes: list[str], epoch_key: str | None = None) -> str | None:
-    """The run a page opens on: ``?run=<id>`` when it has a checkpoint, else the newest
-    finished one. A ``?run=`` that is unknown or not yet checkpointed adds a note to ``notes``
-    and is ignored. With ``epoch_key`` (the picker's epoch widget key), a valid ``?epoch=`` of
-    that run preselects the epoch on the first visit.
+    """The run a page opens on: ``?run=<id>`` when it has a checkpoint, else the one the other
+    inspection pages show, else the newest finished one. A ``?run=`` that is unknown or not yet
+    checkpointed adds a note to ``notes`` and is ignored. With ``epoch_key`` (the picker's
+    epoch widget key), a valid ``?epoch=`` of that run preselects the epoch on the first visit.
     """
     store = services.store()
     infos = {i.id: i for i in store.list()}
@@ -91,6 +182,9 @@ def default_run(notes: list[str], epoch_key: str | None = None) -> str | None:
                 else:
                     notes.append(f"ignored epoch={epoch}: run {wanted} has no checkpoint for it")
             return wanted
+    shared = st.session_state.get(VIEW_RUN)  # the run another inspection page shows
+    if shared in infos and infos[shared].status != ev.CORRUPT and store.get(shared).epochs():
+        return shared
     finished = [
         i.id for i in infos.values() if i.status == ev.FINISHED and store.get(i.id).epochs()
     ]

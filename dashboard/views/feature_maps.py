@@ -7,13 +7,14 @@ import streamlit as st
 import services
 import widget_keys
 from digit_input import digit_input, probe_controls, show_preparation
+from f6_map import f6_map_view
 from layer_view import layer_tabs
 from layout import chart
 from lenet import plots
 from lenet.analysis import introspection as li
 from lenet.data import perturb, to_model_input
 from lenet.models import normalization_of
-from pickers import LIVE, pick_model
+from pickers import LIVE, pick_model, play_on
 
 started = time.perf_counter()
 widget_keys.begin()  # first on every inspection page: see widget_keys
@@ -69,5 +70,11 @@ if digit.steps:
     show_preparation(digit)
 
 st.header("Layer by layer")
-layer_tabs(model, x, result)
+layer_tabs(
+    model,
+    x,
+    result,
+    f6_map=lambda: f6_map_view(model, run_id, epoch, x, digit.name, digit.test_index),
+)
 st.caption(f"Server time for this update: {1e3 * (time.perf_counter() - started):.0f} ms.")
+play_on()  # last: while the epochs play, the next one after a moment

@@ -11,7 +11,7 @@ from lenet.analysis import introspection as li
 from lenet.data import to_model_input
 from lenet.models import normalization_of
 from lenet.runs import evolution as run_evolution
-from pickers import pick_model
+from pickers import pick_model, play_on
 
 widget_keys.begin()  # first on every inspection page: see widget_keys
 st.title("Kernels: what the convolutions learned")
@@ -98,3 +98,4 @@ with c1_tab:
     chart(plots.evolution_figure(evo, "C1", width=PAGE_WIDTH), key="kn_evo_c1")
 with c3_tab:
     chart(plots.evolution_figure(evo, "C3", width=PAGE_WIDTH), key="kn_evo_c3")
+play_on()  # last: while the epochs play, the next one after a moment

@@ -9,7 +9,7 @@ from lenet.analysis.metrics import confusion_matrix, per_class_accuracy
 from lenet.analysis.predictions import filter_predictions, prediction_summary
 from lenet.models import normalization_of
 from navigation import link
-from pickers import default_run, model_picker
+from pickers import default_run, model_picker, play_on
 from prediction_params import SORT_LABELS, paginate, parse_prediction_params
 from prediction_view import clicked, closer_look, filters, mistakes, set_state, summary_cards
 
@@ -106,3 +106,4 @@ if (sample := st.session_state.pred_sample) is not None:  # a clicked digit, or 
         f"Test digit #{sample}", width="large", on_dismiss=lambda: set_state(pred_sample=None)
     )
     dialog(closer_look)(model, table, test, run_id, sample)
+play_on()  # last: while the epochs play, the next one after a moment
