@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -117,6 +118,7 @@ def request_tsne(run: Run, epoch: int, layer: str = "F6") -> str:
     )
     with os.fdopen(fd, "w") as f:
         json.dump({"pid": proc.pid, "map": str(path), "started": time.time()}, f)
+    threading.Thread(target=proc.wait, name="tsne-reaper", daemon=True).start()  # no zombie
     return COMPUTING
 
 
