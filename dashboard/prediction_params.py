@@ -14,6 +14,7 @@ SORT_LABELS = {
     "index": "test-set order",
     "confidence": "least sure first",
     "loss": "hardest first (loss)",
+    "learned": "learned earliest first",
 }
 
 PAGE_SIZES = (20, 50, 100, 200)  # a page is drawn as one image grid; 200 is still < 0.5 s
@@ -60,7 +61,7 @@ def parse_prediction_params(
     """
     good, notes = {}, []
     one = {
-        "show": lambda v: v if v in ("all", "correct", "misclassified") else None,
+        "show": lambda v: v if v in ("all", "correct", "misclassified", "forgotten") else None,
         "sort": lambda v: v if v in SORTS else None,
         "size": lambda v: x[0] if (x := _ints([v], 1, 10**6)) and x[0] in PAGE_SIZES else None,
         "page": lambda v: x[0] if (x := _ints([v], 1, 10**9)) else None,
@@ -97,7 +98,7 @@ def _confidence_range(values: list[str]) -> tuple[int, int] | None:
 
 
 _EXPECTED = {
-    "show": "expected all, correct or misclassified",
+    "show": "expected all, correct, misclassified or forgotten",
     "true": "expected classes 0-9",
     "pred": "expected classes 0-9",
     "sort": f"expected one of {', '.join(SORTS)}",

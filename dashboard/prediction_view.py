@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import streamlit as st
 
+import services
 from layout import DIALOG_WIDTH, chart
 from lenet import plots
 from lenet.analysis import introspection as li
+from lenet.analysis.history import NEVER
 from lenet.analysis.metrics import most_confused_pairs
 from navigation import link
 from prediction_params import PAGE_SIZES, SORT_LABELS
 
-__all__ = ["set_state", "first_page", "summary_cards", "mistakes", "filters", "closer_look"]
+__all__ = ["set_state", "first_page", "summary_cards", "mistakes", "learned_history",
+           "learned_section", "filters",
+           "closer_look"]  # fmt: skip
 
 
 def set_state(**values) -> None:
@@ -108,10 +112,55 @@ def mistakes(cm, per_class, table, summary: dict) -> None:
                 )
 
 
-def filters() -> dict:
+def learned_history(run_id: str, epoch: int):
+    """The run's learning history up to ``epoch``. Checkpoints whose predictions are not yet
+    kept in the run folder are predicted first (about a second each, once per run for the
+    whole class), with a progress bar."""
+    run = services.store().get(run_id)
+    epochs = tuple(e for e in run.epochs() if e <= epoch)
+    missing = [e for e in epochs if not run.cache_path("predictions", e, ".npz").is_file()]
+    if missing:
+        bar = st.progress(0.0)
+        for done, e in enumerate(missing):
+            text = f"Predicting the test digits of epoch {e} ({done + 1} of {len(missing)}), "
+            bar.progress(done / len(missing), text=text + "for when each digit was learned")
+            services.predictions(run_id, e)
+        bar.empty()
+    return services.learning_history(run_id, epochs)
+
+
+def learned_section(history) -> None:
+    """How many digits each epoch learned and forgot, up to the epoch shown."""
+    learned, forgotten = history.learned_per_epoch(), history.forgotten_per_epoch()
+    st.subheader("When each digit was learned")
+    left, right = st.columns([1.6, 1], gap="large", vertical_alignment="center")
+    with left:
+        chart(plots.learned_figure(learned, forgotten), key="pred_learned")
+    never = int((history.learned_at == NEVER).sum())
+    again = int((history.times_forgotten > 0).sum())
+    last = history.epochs[-1]
+    with right:
+        st.markdown(
+            f"Of the {len(history.labels):,} test digits, **{learned[0]:,}** were right at epoch "
+            f"0, by chance (the untrained network's guesses), "
+            + (
+                f"**{learned[history.epochs[1]]:,}** first right after epoch {history.epochs[1]}, "
+                if len(history.epochs) > 1
+                else ""
+            )  # fmt: skip
+            + f"and **{never:,}** not yet by epoch {last}. **{again:,}** were right at one "
+            "epoch and wrong at a later one: *forgotten* (the sidebar's Show can list them; "
+            "Order can sort by the epoch a digit was learned)."
+        )
+
+
+def filters(epochs: list[int]) -> dict:
     """The sidebar's filters, bound to the address so a copied link shows the same digits;
-    keyword arguments for ``filter_predictions`` plus the page size."""
+    keyword arguments for ``filter_predictions`` plus the page size. ``epochs``: the
+    checkpoints up to the one shown, for the learned-at filter."""
     cell = st.session_state.pred_cell
+    if st.session_state.get("learned") not in ("any", NEVER, *epochs):
+        st.session_state["learned"] = "any"  # another run or epoch: a stale choice is dropped
     with st.sidebar:
         st.header("Which digits")
         if cell:
@@ -125,11 +174,13 @@ def filters() -> dict:
         bound = dict(bind="query-params", on_change=first_page)
         show = st.segmented_control(
             "Show",
-            ["all", "correct", "misclassified"],
+            ["all", "correct", "misclassified", "forgotten"],
             default="misclassified",
             required=True,
             key="show",
             disabled=bool(cell),
+            help="Forgotten: digits an earlier epoch read right and a later one (up to the "
+            "epoch shown) read wrong again.",
             **bound,
         )
         true = st.pills(
@@ -156,10 +207,19 @@ def filters() -> dict:
             key="sort",
             on_change=first_page,
         )
+        learned = st.selectbox(
+            "Learned at epoch",
+            ["any", *epochs, NEVER],
+            key="learned",
+            format_func=lambda e: {"any": "any epoch", NEVER: "never (yet)"}.get(e, f"epoch {e}"),
+            on_change=first_page,
+            disabled=bool(cell),
+            help="The first epoch that read the digit right (0: the untrained network's guess).",
+        )
         size = st.selectbox("Digits per page", PAGE_SIZES, index=1, key="size", **bound)
     low, high = sorted(conf)  # a link may give the range reversed, and the slider takes it so
     if cell:  # one confusion cell: the class filters don't apply
-        show, true, pred = "all", None, None
+        show, true, pred, learned = "all", None, None, "any"
     return {
         "which": show,
         "true": true,
@@ -167,6 +227,7 @@ def filters() -> dict:
         "confidence": (low / 100, high / 100),
         "sort": sort,
         "cell": cell,
+        "learned": None if learned == "any" else learned,
         "size": size,
     }
 

@@ -10,6 +10,7 @@ import sys
 import pandas as pd
 import streamlit as st
 
+from lenet.analysis import history
 from lenet.analysis.predictions import cached_predict
 from lenet.data import MnistUnavailable, Split, ensure_mnist, load_split
 from lenet.models import normalization_of
@@ -107,3 +108,12 @@ def predictions(run_id: str, epoch: int) -> pd.DataFrame:
     model = load_model(run_id, epoch)
     cache = store().get(run_id).cache_path("predictions", epoch, ".npz")
     return cached_predict(model, split("test", normalization_of(model.variant)), cache)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def learning_history(run_id: str, epochs: tuple):
+    """Every checkpoint's predictions of a run side by side (``lenet.analysis.history``), read
+    from the run folder (a checkpoint not yet predicted there is predicted once)."""
+    run = store().get(run_id)
+    variant = run.config.get("variant", "classic")
+    return history.learning_history(run, split("test", normalization_of(variant)), list(epochs))

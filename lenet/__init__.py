@@ -55,6 +55,7 @@ _EXPORTS: dict[str, str] = {
         "lenet.analysis.explain",
     ),
     **dict.fromkeys(["embed", "embedding", "Embedding"], "lenet.analysis.embed"),
+    **dict.fromkeys(["learning_history", "LearningHistory"], "lenet.analysis.history"),
     **dict.fromkeys(
         ["RunStore", "Run", "CheckpointError", "export_run", "import_run", "evolution"],
         "lenet.runs",

@@ -47,9 +47,7 @@ def test_one_epoch_choice_is_shared_by_the_pages_and_kept_in_the_address(runs_di
     assert slider(at, "fm_epoch").value == 0
 
 
-def test_an_epoch_in_the_address_opens_the_pages_on_it_and_a_bad_one_is_ignored(
-    runs_dir, use_runs
-):
+def test_an_epoch_in_the_address_opens_the_pages_on_it_and_a_bad_one_is_ignored(runs_dir, use_runs):
     use_runs(runs_dir)
     run_id = RunStore(runs_dir).list()[0].id
     at = open_page("kernels", run=run_id, epoch="1")
@@ -104,3 +102,33 @@ def test_the_f6_map_tab_draws_the_map_and_a_click_picks_that_digit(runs_dir, use
     at.segmented_control(key="fm_f6_method").set_value("tsne").run()
     assert not at.exception
     assert "placed among its 10 nearest test digits" in " ".join(c.value for c in at.caption)
+
+
+def test_predictions_show_when_each_digit_was_learned_and_filter_by_it(runs_dir, use_runs):
+    from lenet.analysis.history import learning_history
+    from lenet.data import load_split
+
+    use_runs(runs_dir)
+    store = RunStore(runs_dir)
+    run = store.get(store.list()[0].id)
+    history = learning_history(run, load_split("test"))
+    at = open_page("predictions")
+    assert not at.exception
+    assert "When each digit was learned" in [h.value for h in at.subheader]
+    assert "pred_learned" in [c.key for c in at.get("plotly_chart")]
+    written = " ".join(m.value for m in at.markdown)
+    assert f"**{history.learned_per_epoch()[0]:,}** were right at epoch 0" in written
+    forgotten = int((history.times_forgotten > 0).sum())
+    assert f"**{forgotten:,}** were right at one epoch and wrong at a later one" in written
+    assert forgotten > 0  # three checkpoints of a short run: some digits flip back
+    at.segmented_control(key="show").set_value("forgotten").run()
+    assert not at.exception
+    assert f"of {forgotten:,}," in " ".join(c.value for c in at.caption)
+    at.segmented_control(key="show").set_value("all").run()
+    at.selectbox(key="learned").set_value(1).run()
+    at.selectbox(key="sort").set_value("learned").run()
+    assert not at.exception
+    learned_1 = history.learned_per_epoch()[1]
+    assert f"of {learned_1:,}," in " ".join(c.value for c in at.caption)
+    slider(at, "pred_epoch").set_value(0).run()  # at epoch 0 nothing is learned at epoch 1 yet
+    assert not at.exception and at.selectbox(key="learned").value == "any"

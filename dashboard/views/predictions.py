@@ -6,12 +6,21 @@ import services
 from layout import chart
 from lenet import plots
 from lenet.analysis.metrics import confusion_matrix, per_class_accuracy
-from lenet.analysis.predictions import filter_predictions, prediction_summary
+from lenet.analysis.predictions import filter_predictions, prediction_summary, with_history
 from lenet.models import normalization_of
 from navigation import link
 from pickers import default_run, model_picker, play_on
 from prediction_params import SORT_LABELS, paginate, parse_prediction_params
-from prediction_view import clicked, closer_look, filters, mistakes, set_state, summary_cards
+from prediction_view import (
+    clicked,
+    closer_look,
+    filters,
+    learned_history,
+    learned_section,
+    mistakes,
+    set_state,
+    summary_cards,
+)
 
 st.title("Predictions: what does it get wrong, and why?")
 st.caption(
@@ -43,6 +52,8 @@ if picked is None:
 model, run_id, epoch = picked
 st.query_params.update(run=run_id, epoch=str(epoch))
 table = services.predictions(run_id, epoch)  # all 10,000 rows, computed once per checkpoint
+history = learned_history(run_id, epoch)
+table = with_history(table, history)
 test = services.split("test", normalization_of(model.variant))
 if notes:
     st.warning("Part of the link was not understood and is ignored: " + "; ".join(notes) + ".")
@@ -52,8 +63,9 @@ cm = confusion_matrix(table["label"].to_numpy(), table["prediction"].to_numpy())
 per_class = per_class_accuracy(cm).numpy()
 summary_cards(summary, per_class)
 mistakes(cm, per_class, table, summary)
+learned_section(history)
 
-chosen = filters()
+chosen = filters(list(history.epochs))
 size, cell, sort = chosen.pop("size"), chosen["cell"], chosen["sort"]
 rows = filter_predictions(table, **chosen)
 for name, value in (("cell", cell and f"{cell[0]}-{cell[1]}"), ("sort", sort != "index" and sort)):

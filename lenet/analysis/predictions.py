@@ -19,8 +19,10 @@ __all__ = [
     "PREDICTION_COLUMNS",
     "SORTS",
     "predict",
+    "read_predictions",
     "cached_predict",
     "filter_predictions",
+    "with_history",
     "prediction_summary",
 ]
 
@@ -70,24 +72,35 @@ def predict(model: nn.Module, split, batch_size: int = 2000) -> pd.DataFrame:
     )
 
 
+def read_predictions(path: Path, n: int) -> pd.DataFrame | None:
+    """The predictions table kept at ``path`` if it is there, readable and has ``n`` rows."""
+    try:
+        with np.load(path) as stored:
+            table = pd.DataFrame({c: stored[c] for c in PREDICTION_COLUMNS})
+    except Exception:  # noqa: BLE001 - numpy and zipfile raise many types for a damaged file
+        return None  # not there yet, or damaged: made again
+    return table if len(table) == n else None
+
+
 def cached_predict(model: nn.Module, split, path: Path) -> pd.DataFrame:
     """``predict``, kept in ``path`` (an .npz of the columns): the first viewer of a checkpoint
     computes its table (about a second), everyone after reads it (milliseconds), whichever
     server process they reach and however many other runs are open."""
-    try:
-        with np.load(path) as stored:
-            table = pd.DataFrame({c: stored[c] for c in PREDICTION_COLUMNS})
-        if len(table) == len(split.labels):
-            return table
-    except Exception:  # noqa: BLE001 - numpy and zipfile raise many types for a damaged file
-        pass  # not there yet, or damaged: made again
+    table = read_predictions(path, len(split.labels))
+    if table is not None:
+        return table
     table = predict(model, split)
     columns = {c: table[c].to_numpy() for c in PREDICTION_COLUMNS}
     write_atomic(path, lambda f: np.savez(f, **columns), durable=False)
     return table
 
 
-SORTS = {"index": ("index", True), "confidence": ("confidence", True), "loss": ("loss", False)}
+SORTS = {
+    "index": ("index", True),
+    "confidence": ("confidence", True),
+    "loss": ("loss", False),
+    "learned": ("learned_order", True),  # with a learning history: earliest first, never last
+}
 
 
 def filter_predictions(
@@ -98,21 +111,33 @@ def filter_predictions(
     confidence: tuple[float, float] = (0.0, 1.0),
     sort: str = "index",
     cell: tuple[int, int] | None = None,
+    learned: int | None = None,
 ) -> pd.DataFrame:
     """Rows of a predictions table that pass the filters, sorted.
 
-    ``which`` is all | correct | misclassified; ``true``/``pred`` keep only those classes (None
-    or empty = any); ``confidence`` is an inclusive range; ``cell`` = (true, predicted) keeps one
-    cell of the confusion matrix; ``sort`` is index (ascending), confidence (ascending: least
-    sure first) or loss (descending: hardest first).
+    ``which`` is all | correct | misclassified | forgotten; ``true``/``pred`` keep only those
+    classes (None or empty = any); ``confidence`` is an inclusive range; ``cell`` = (true,
+    predicted) keeps one cell of the confusion matrix; ``sort`` is index (ascending),
+    confidence (ascending: least sure first), loss (descending: hardest first) or learned
+    (the epoch it was learned at, earliest first). ``forgotten``, ``learned`` (one epoch, or
+    -1 for never) and the learned sort need a table with the learning history's columns
+    ``learned_at`` and ``times_forgotten`` (``with_history``).
     """
-    if which not in ("all", "correct", "misclassified"):
+    if which not in ("all", "correct", "misclassified", "forgotten"):
         raise ValueError(f"unknown filter {which!r}")
     if sort not in SORTS:
         raise ValueError(f"unknown sort {sort!r}")
+    if (which == "forgotten" or learned is not None or sort == "learned") and (
+        "learned_at" not in df
+    ):
+        raise ValueError("filtering by when digits were learned needs their learning history")
     mask = np.ones(len(df), dtype=bool)
-    if which != "all":
+    if which == "forgotten":
+        mask &= df["times_forgotten"].to_numpy() > 0
+    elif which != "all":
         mask &= df["correct"].to_numpy() == (which == "correct")
+    if learned is not None:
+        mask &= df["learned_at"].to_numpy() == learned
     if true:
         mask &= df["label"].isin(list(true)).to_numpy()
     if pred:
@@ -123,7 +148,18 @@ def filter_predictions(
     conf = df["confidence"].to_numpy()
     mask &= (conf >= lo) & (conf <= hi)
     column, ascending = SORTS[sort]
-    return df[mask].sort_values(column, ascending=ascending, kind="stable")
+    rows = df[mask]
+    if sort == "learned":  # never learned (-1) goes last
+        at = rows["learned_at"].to_numpy()
+        rows = rows.assign(learned_order=np.where(at < 0, np.iinfo(np.int64).max, at))
+        return rows.sort_values(column, kind="stable").drop(columns="learned_order")
+    return rows.sort_values(column, ascending=ascending, kind="stable")
+
+
+def with_history(df: pd.DataFrame, history) -> pd.DataFrame:
+    """The predictions table with a learning history's columns (``lenet.analysis.history``):
+    ``learned_at`` (first epoch right, -1 never) and ``times_forgotten``."""
+    return df.assign(learned_at=history.learned_at, times_forgotten=history.times_forgotten)
 
 
 def prediction_summary(df: pd.DataFrame, sure: float = 0.9) -> dict:

@@ -14,7 +14,7 @@ import torch
 
 from lenet.plots.style import COLORS, base_layout
 
-__all__ = ["confusion_figure", "per_class_figure", "confidence_figure"]
+__all__ = ["confusion_figure", "per_class_figure", "confidence_figure", "learned_figure"]
 
 CELL_PX = 40  # a confusion cell: room for "1134" in 12 px type
 _EMPTY = (248, 250, 252)
@@ -165,4 +165,37 @@ def confidence_figure(table: pd.DataFrame, height: int = 260) -> go.Figure:
         title_text="confidence in the predicted class (%)", range=[0, 100], fixedrange=True
     )
     fig.update_yaxes(title_text="% of the group", fixedrange=True)
+    return fig
+
+
+def learned_figure(learned: dict[int, int], forgotten: dict[int, int], height: int = 260):
+    """How many test digits each epoch read right for the first time (bars up) and how many it
+    read wrong after an earlier epoch had them right (bars down)."""
+    epochs = list(learned)
+    fig = go.Figure()
+    fig.add_bar(
+        x=epochs,
+        y=[learned[e] for e in epochs],
+        name="learned (right for the first time)",
+        marker_color=COLORS["correct"],
+        text=[f"{learned[e]:,}" for e in epochs],
+        textposition="outside",
+        cliponaxis=False,
+        hovertemplate="epoch %{x}: %{y:,} digits right for the first time<extra></extra>",
+    )
+    fig.add_bar(
+        x=epochs,
+        y=[-forgotten[e] for e in epochs],
+        customdata=[forgotten[e] for e in epochs],
+        name="forgotten (wrong again)",
+        marker_color=COLORS["wrong"],
+        text=[f"{forgotten[e]:,}" if forgotten[e] else "" for e in epochs],
+        textposition="outside",
+        cliponaxis=False,
+        hovertemplate="epoch %{x}: %{customdata:,} digits wrong after being right<extra></extra>",
+    )
+    fig.update_layout(**base_layout(height, axes="y"), barmode="relative")
+    fig.update_xaxes(title_text="epoch (0: the untrained network's guesses)", dtick=1,
+                     fixedrange=True)  # fmt: skip
+    fig.update_yaxes(title_text="digits", fixedrange=True)
     return fig
