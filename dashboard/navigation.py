@@ -55,6 +55,13 @@ PAGES: dict[str, PageInfo] = {
         "Kernels",
         "The learned 5×5 filters and how they evolve.",
     ),
+    "health": PageInfo(
+        "views/health.py",
+        "Health",
+        ":material/monitor_heart:",
+        "Health",
+        "Saturated and dead units, layer by layer, epoch by epoch.",
+    ),
     "predictions": PageInfo(
         "views/predictions.py",
         "Predictions",

@@ -8,6 +8,7 @@ import streamlit as st
 
 import services
 from formatting import final_metrics, format_duration, live_metrics
+from health_view import health_chart
 from identity import owner_name, plain
 from lenet import plots
 from lenet.runs import curves_from_events, curves_from_snapshot, outcome
@@ -151,6 +152,7 @@ def live_view(run_id: str, me: Participant) -> None:
             "can pause, stop or steer it."
         )
     charts(curves, "live")
+    health_chart(curves, "live")
 
 
 def _controls(jm, run_id: str, me: Participant, state: str, lr: float) -> None:
@@ -225,12 +227,13 @@ def ended_view(run_id: str, config: dict, me: Participant) -> None:
     if out["epochs_done"]:
         st.markdown("**Look inside this network:**")
         for col, name in zip(
-            st.columns(5), ("runs", "feature_maps", "kernels", "predictions"), strict=False
+            st.columns(5), ("runs", "feature_maps", "kernels", "health", "predictions"), strict=True
         ):
             with col:
                 link(name, query_params={"run": run_id})
     curves = curves_from_events(events, config.get("epochs"))
     if curves.batches or curves.epochs:
         charts(curves, "done")
+        health_chart(curves, "done", live=False)
     else:
         st.caption("It ended before its first logged step, so there is no curve to draw.")

@@ -54,6 +54,7 @@ _EXPORTS: dict[str, str] = {
         ["explain_unit", "receptive_field"],
         "lenet.analysis.explain",
     ),
+    **dict.fromkeys(["health", "probe_batch"], "lenet.analysis.health"),
     **dict.fromkeys(["embed", "embedding", "Embedding"], "lenet.analysis.embed"),
     **dict.fromkeys(["learning_history", "LearningHistory"], "lenet.analysis.history"),
     **dict.fromkeys(

@@ -8,6 +8,7 @@ from lenet.plots.classroom import *  # noqa: F401,F403  the class: all curves, t
 from lenet.plots.digits import *  # noqa: F401,F403  one digit, its preprocessing, its top 3
 from lenet.plots.embedding import *  # noqa: F401,F403  the F6 map: figure, browser payload
 from lenet.plots.explain import *  # noqa: F401,F403  one unit's arithmetic, its activation
+from lenet.plots.health import *  # noqa: F401,F403  saturated or dead units, histograms by epoch
 from lenet.plots.images import *  # noqa: F401,F403  digit grids: show_batch_images, ...
 from lenet.plots.kernels import *  # noqa: F401,F403  the kernels, Table I, their evolution
 from lenet.plots.maps import *  # noqa: F401,F403  feature maps, 1-D layers, output, saliency

@@ -1,7 +1,7 @@
 """The run store: one folder per training run, written so that a crash loses nothing finished.
 
     runs/<run_id>/config.json  status.json  metrics.jsonl
-                  checkpoints/epoch_003.pt  snapshots/epoch_003.pt
+                  checkpoints/epoch_003.pt  snapshots/epoch_003.pt  health/epoch_003.json
 
 Checkpoints are plain dicts (weights, config, metrics), loaded with ``weights_only=True``; only
 the newest one also keeps the optimizer's state, which is all a resumed run needs and would
@@ -27,7 +27,10 @@ import torch
 from torch import nn
 
 from lenet._atomic import write_atomic, write_json_atomic
-from lenet.models import LeNet5
+from lenet.analysis.health import HEALTH_VERSION, probe_batch
+from lenet.analysis.health import health as health_record
+from lenet.data import MnistUnavailable
+from lenet.models import LeNet5, normalization_of
 from lenet.training import events as ev
 
 __all__ = ["RunStore", "Run", "RunInfo", "CheckpointError", "runs_dir", "LEGACY_OWNER"]
@@ -117,10 +120,15 @@ class Run:
         config,
         metrics: dict | None,
         training: dict | None = None,
+        health: dict | None = None,
     ) -> None:
         """Checkpoint (model, optimizer, config) and kernel snapshot for ``epoch``, atomically.
         ``training`` is what a resumed run needs beyond the optimizer (the recipe's state, the
-        step count): like the optimizer's state it is kept in the newest checkpoint only."""
+        step count): like the optimizer's state it is kept in the newest checkpoint only.
+        ``health`` (``lenet.analysis.health.health``) is written first, so a reader that finds
+        the checkpoint finds its record too."""
+        if health is not None:
+            self._write_health(epoch, health)
         cfg = asdict(config) if is_dataclass(config) else dict(config)
         ckpt = {
             "model": model.state_dict(),
@@ -139,6 +147,10 @@ class Run:
             write_atomic(folder / f"epoch_{epoch:03d}.pt", lambda f, p=payload: torch.save(p, f))
         if previous:  # the new checkpoint is on disk: the previous one keeps its weights only
             self._drop_training_state(previous[-1])
+
+    def _write_health(self, epoch: int, record: dict) -> None:
+        text = json.dumps(record, separators=(",", ":")).encode()
+        write_atomic(self.cache_path("health", epoch, ".json"), lambda f: f.write(text))
 
     def _drop_training_state(self, epoch: int) -> None:
         path = self.path / "checkpoints" / f"epoch_{epoch:03d}.pt"
@@ -262,6 +274,36 @@ class Run:
             raise CheckpointError(
                 f"Kernel snapshot of epoch {epoch} unreadable ({type(e).__name__})."
             ) from None
+
+    def health(self) -> dict[int, dict]:
+        """The health record of every checkpointed epoch (``lenet.analysis.health``), by epoch.
+
+        The trainer writes one with each checkpoint. An epoch without one (a run trained before
+        records were kept, or imported from a zip, which leaves derived files out) gets it
+        computed from its checkpoint and kept, the first time it is asked for. Epochs whose
+        record can't be made (a damaged checkpoint, no MNIST on this machine) are left out."""
+        records, probe = {}, None
+        for epoch in self.epochs():
+            path = self.path / "health" / f"epoch_{epoch:03d}.json"
+            try:
+                record = json.loads(path.read_text())
+                if record.get("version") == HEALTH_VERSION:
+                    records[epoch] = record
+                    continue
+            except (OSError, ValueError, AttributeError):
+                pass  # not recorded, damaged, or of another version: made again
+            try:
+                model = self.load_model(epoch)
+                if probe is None:
+                    probe = probe_batch(normalization=normalization_of(model.variant))
+                records[epoch] = health_record(model, probe)
+            except (CheckpointError, MnistUnavailable):
+                continue
+            try:
+                self._write_health(epoch, records[epoch])
+            except OSError:  # a read-only folder: the record is made again next time
+                pass
+        return records
 
     def info(self) -> RunInfo:
         """Everything listable about this run; never raises."""

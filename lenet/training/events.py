@@ -85,6 +85,9 @@ class BatchEvent(TypedDict):
     lr: float
     images_per_s: float  # training time only: paused time and evaluation are left out
     train_seconds: float
+    # Every two seconds, and at a divergence: {measure: {layer: share}} of the weights now on
+    # the probe digits, e.g. {"saturated": {"C1": 0.012, ...}} (lenet.analysis.health)
+    health: NotRequired[dict[str, dict[str, float]]]
 
 
 class LrEvent(TypedDict):

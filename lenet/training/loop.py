@@ -1,11 +1,12 @@
 """``train``: the one training loop, whatever the recipe.
 
 The loop owns what every run does: the data and its order, the epoch-0 checkpoint, the control
-checks between steps, the live "batch" events and the weights published about once a second,
-evaluation and checkpoints after each epoch, and the ending. A recipe (``standard``, or the
-1998 ``paper`` and ``paper-fast``) supplies the steps. The loop knows nothing of the UI: it
-calls ``on_event(dict)`` and checks a ``Control``. The CLI prints a progress bar from those
-events; the dashboard's jobs keep them for live charts; a ``Run`` writes them to disk.
+checks between steps, the live "batch" events (with the units' health every two seconds) and
+the weights published about once a second, evaluation and checkpoints (each with its health
+record) after each epoch, and the ending. A recipe (``standard``, or the 1998 ``paper`` and
+``paper-fast``) supplies the steps. The loop knows nothing of the UI: it calls ``on_event(dict)``
+and checks a ``Control``. The CLI prints a progress bar from those events; the dashboard's jobs
+keep them for live charts; a ``Run`` writes them to disk.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import Tensor, nn
 
+from lenet.analysis.health import health, live_health, probe_batch
 from lenet.analysis.metrics import evaluate_classification
 from lenet.data import Split, load_split
 from lenet.models import build_model, normalization_of
@@ -37,6 +39,9 @@ RECIPE_CLASSES: dict[str, type] = {
     "paper-fast": MiniBatchRecipe,
 }
 PUBLISH_EVERY_S = 1.0  # live weights for views of the running model
+# A "batch" event carries the live saturated or dead shares this often: one measurement
+# (a forward pass of the 256 probe digits) costs about 1 % of the training time at this pace.
+HEALTH_EVERY_S = 2.0
 
 
 @dataclass
@@ -163,6 +168,7 @@ def train(
     X, Y = X.to(device), Y.to(device)
     test = load_split("test", norm)
     test_data = (test.images.to(device), test.labels.to(device))
+    probe = probe_batch(test).to(device)  # the digits every health record is measured on
     model = build_model(cfg.variant, cfg.init, seed=cfg.seed).to(device)
     recipe: Recipe = RECIPE_CLASSES[cfg.recipe](model, cfg, len(Y))
     n, per_step = len(Y), recipe.patterns_per_step
@@ -171,6 +177,7 @@ def train(
     log_every = cfg.log_every * recipe.chunk_steps  # steps between "batch" events
     chunk = recipe.chunk_steps * per_step  # patterns between control checks
     step, seen, active_s, published, first = 0, 0, 0.0, 0.0, 1
+    measured = 0.0  # when the live health was last measured
     if resume:
         first, step, seen, active_s = _restore(run, model, recipe)
         emit(
@@ -180,7 +187,7 @@ def train(
         )
     else:
         if run is not None:  # epoch 0: the untrained network
-            run.save_epoch(0, model, recipe.optimizer, cfg, None)
+            run.save_epoch(0, model, recipe.optimizer, cfg, None, health=health(model, probe))
         emit(
             ev.StartEvent(
                 type="start",
@@ -219,13 +226,19 @@ def train(
                 if math.isfinite(mean):  # the spike itself, so the curve shows the explosion
                     spike = _Window()
                     spike.add(done, 0.0)
-                    emit(spike.event(epoch, step, recipe.lr, active_s))
+                    event = spike.event(epoch, step, recipe.lr, active_s)
+                    event["health"] = live_health(model, probe)  # the units as it blew up
+                    emit(event)
                 break
             totals.add(done, seconds)
             window.add(done, seconds)
             seen += done.patterns
             if step // log_every > before // log_every or start + chunk >= n:
-                emit(window.event(epoch, step, recipe.lr, active_s))
+                event = window.event(epoch, step, recipe.lr, active_s)
+                if now - measured > HEALTH_EVERY_S:
+                    event["health"] = live_health(model, probe)
+                    measured = now
+                emit(event)
                 window = _Window()
             if now - published > PUBLISH_EVERY_S:
                 control.publish(model, epoch, step)
@@ -252,7 +265,10 @@ def train(
         if run is not None:
             state = {"recipe": recipe.state_dict(), "step": step, "seen": seen,
                      "train_seconds": active_s}  # fmt: skip
-            run.save_epoch(epoch, model, recipe.optimizer, cfg, event, training=state)
+            record = health(model, probe)
+            run.save_epoch(
+                epoch, model, recipe.optimizer, cfg, event, training=state, health=record
+            )
         emit(event)
 
     if status == ev.STOPPED:
