@@ -22,8 +22,8 @@ import torch.nn.functional as F
 
 from benchmarks.breakdown import bench_breakdown
 from benchmarks.digit_pipeline import time_digit_pipeline
-from benchmarks.predictions import bench_predictions_grid
 from benchmarks.f6_map import bench_f6_map
+from benchmarks.predictions import bench_predictions_grid
 from benchmarks.unit_panel import time_unit_panel
 from lenet import speed
 from lenet.analysis.introspection import predict_one

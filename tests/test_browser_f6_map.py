@@ -5,12 +5,12 @@ digit that moves when a stroke changes it."""
 from __future__ import annotations
 
 import pytest
-from browser_utils import assert_no_exception, screenshot, wait_until
-from test_browser_inspect import TALL, _feature_maps, _mode, _rerun, _stroke
 
+from browser_utils import assert_no_exception, screenshot, wait_until
 from lenet.data import load_split
 from lenet.runs import RunStore
 from lenet.training import TrainConfig, train
+from test_browser_inspect import TALL, _feature_maps, _mode, _rerun, _stroke
 
 pytestmark = pytest.mark.browser
 MAP = ".f6-root"  # inside the component's shadow root; Playwright's CSS looks through it
