@@ -62,6 +62,13 @@ PAGES: dict[str, PageInfo] = {
         "Health",
         "Saturated and dead units, layer by layer, epoch by epoch.",
     ),
+    "our_digits": PageInfo(
+        "views/our_digits.py",
+        "Our digits",
+        ":material/draw:",
+        "Our_digits",
+        "The class's own handwriting: does it read us as well as MNIST?",
+    ),
     "predictions": PageInfo(
         "views/predictions.py",
         "Predictions",

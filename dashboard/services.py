@@ -12,7 +12,7 @@ import streamlit as st
 
 from lenet.analysis import history
 from lenet.analysis.predictions import cached_predict
-from lenet.data import MnistUnavailable, Split, ensure_mnist, load_split
+from lenet.data import ClassDigits, MnistUnavailable, Split, ensure_mnist, load_split
 from lenet.models import normalization_of
 from lenet.runs import RunStore
 from lenet.serving import JobManager, cluster
@@ -65,6 +65,11 @@ def _announce_teacher_link() -> None:
 
 def store() -> RunStore:
     return job_manager().store
+
+
+def class_digits() -> ClassDigits:
+    """The class's own labelled drawings, kept beside the runs (every server sees them)."""
+    return ClassDigits.for_runs(store().root)
 
 
 @st.cache_resource(show_spinner="Loading MNIST…")

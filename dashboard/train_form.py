@@ -35,6 +35,7 @@ FORM_FIELDS = (
     "weight_decay",
     "seed",
     "train_subset",
+    "class_share",
     "init",
 )
 

@@ -85,6 +85,16 @@ def lesson_form(may_start: bool, why_not: str = "") -> tuple[str, bool]:
                 key="cfg_train_subset",
                 **keep,
             )
+            st.select_slider(
+                "Class's own digits in training",
+                (0.0, 0.05, 0.1, 0.2, 0.3, 0.5),
+                key="cfg_class_share",
+                format_func=lambda v: "none" if not v else f"{v:.0%} of the images",
+                help="Mix the digits the class drew (Our digits page) into the training set, "
+                "each repeated to fill this share. A quarter of them is never trained on, so "
+                "the Our digits page can still measure whether it helped.",
+                **keep,
+            )
             st.selectbox("Initialisation", INITS, key="cfg_init", **keep)
             st.number_input("Seed", 0, 2**31 - 1, key="cfg_seed", **keep)
             start = st.form_submit_button(

@@ -75,6 +75,7 @@ _TYPES = {
     "seed": int,
     "momentum": float,
     "weight_decay": float,
+    "class_share": float,
 }
 _CHOICES = {
     "variant": VARIANTS,

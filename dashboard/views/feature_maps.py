@@ -6,6 +6,7 @@ import streamlit as st
 
 import services
 import widget_keys
+from class_digits_view import add_drawn_digit
 from digit_input import digit_input, probe_controls, show_preparation
 from f6_map import f6_map_view
 from layer_view import layer_tabs
@@ -66,6 +67,8 @@ with right:
         f"Top-3 of the softmax over the ten scores · run {run_id} ({model.variant}), {weights}"
     )
 
+if st.session_state.get("fm_mode") == "Draw":
+    add_drawn_digit(digit.raw28, prediction)
 if digit.steps:
     show_preparation(digit)
 

@@ -1,6 +1,8 @@
 """The digits LeNet-5 reads: MNIST's verified files and in-memory splits (``mnist``), and
-drawn or uploaded digits made to look like MNIST's (``digits``)."""
+drawn or uploaded digits made to look like MNIST's (``digits``), and the class's own labelled
+drawings (``class_digits``)."""
 
+from lenet.data.class_digits import MAX_PER_STUDENT, ClassDigit, ClassDigits, ClassDigitsFull
 from lenet.data.digits import (
     UPLOAD_EXTENSIONS,
     UPLOAD_FORMAT_WORDS,
@@ -27,6 +29,10 @@ from lenet.data.mnist import (
 )
 
 __all__ = [
+    "MAX_PER_STUDENT",
+    "ClassDigit",
+    "ClassDigits",
+    "ClassDigitsFull",
     "UPLOAD_EXTENSIONS",
     "UPLOAD_FORMAT_WORDS",
     "UPLOAD_FORMATS",

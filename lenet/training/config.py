@@ -46,6 +46,7 @@ class TrainConfig:
     schedule: str = "onecycle"  # warm-up then anneal: the fastest way to a good model
     seed: int = 0
     train_subset: int = 0  # 0 = all 60,000 images; e.g. 500 for the overfitting lesson
+    class_share: float = 0.0  # share of the training set drawn by the class (repeated to fill)
     init: str = "xavier"  # Glorot with tanh gain keeps tanh out of saturation at the start
     threads: int = 2  # these machines have 2 cores; more threads only add contention
     recipe: str = "standard"  # "paper" / "paper-fast": the 1998 SDLM recipe (training.sdlm)
@@ -78,6 +79,7 @@ class TrainConfig:
             (0 <= self.momentum < 1, "momentum", "must be in [0, 1)"),
             (self.weight_decay >= 0, "weight_decay", "must be 0 or more"),
             (0 <= self.train_subset <= 60000, "train_subset", "must be between 0 (all) and 60000"),
+            (0 <= self.class_share <= 0.5, "class_share", "must be between 0 and 0.5"),
             (1 <= self.threads <= 64, "threads", "must be between 1 and 64"),
             (self.log_every >= 1, "log_every", "must be 1 or more"),
             (self.eval_batch_size >= 1, "eval_batch_size", "must be 1 or more"),

@@ -61,6 +61,7 @@ class StartEvent(TypedDict):
     steps_per_epoch: int  # updates per epoch (one per batch; one per pattern in "paper")
     total_steps: int
     lr: float  # the learning rate of the first update
+    class_digits: NotRequired[int]  # of train_images, how many are the class's drawings
 
 
 class ResumeEvent(TypedDict):

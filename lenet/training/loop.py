@@ -66,6 +66,29 @@ def _subset(split: Split, n: int, seed: int) -> tuple[Tensor, Tensor]:
     return split.images[idx].contiguous(), split.labels[idx]
 
 
+def _mix_class_digits(X: Tensor, Y: Tensor, cfg: TrainConfig, runs_root) -> tuple:
+    """MNIST's images with the class's own digits making ``cfg.class_share`` of the set: the
+    three quarters training may use (``ClassDigits``: a quarter is held out), each repeated as
+    often as it takes, in a seeded order. (X, Y, how many were added)."""
+    if not cfg.class_share:
+        return X, Y, 0
+    from lenet.data.class_digits import ClassDigits
+
+    if runs_root is None:
+        raise ConfigError("class_share > 0 needs a run store: the class's digits are kept in it")
+    digits = ClassDigits.for_runs(runs_root)
+    extra, _ = digits.split("train", normalization_of(cfg.variant))
+    if not len(extra.labels):
+        raise ConfigError("class_share > 0, but the class has no digits to train on yet (add "
+                          "drawn digits with their labels on the Feature maps page)")  # fmt: skip
+    want = round(cfg.class_share * len(Y) / (1 - cfg.class_share))
+    g = torch.Generator().manual_seed(cfg.seed + 2)
+    idx = torch.randint(len(extra.labels), (want,), generator=g)
+    idx[: min(want, len(extra.labels))] = torch.randperm(len(extra.labels), generator=g)[:want]
+    X = torch.cat([X, extra.images[idx].to(X.dtype)]).contiguous()
+    return X, torch.cat([Y, extra.labels[idx]]), want
+
+
 def training_device(config: TrainConfig) -> torch.device:
     """Where ``config`` trains: ``cuda`` when asked for (``ConfigError`` without a CUDA GPU)
     or, for ``auto``, when there is one and the recipe is the standard one; else the CPU."""
@@ -165,6 +188,7 @@ def train(
     device = training_device(cfg)
     norm = normalization_of(cfg.variant)
     X, Y = _subset(load_split("train", norm), cfg.train_subset, cfg.seed)
+    X, Y, mixed = _mix_class_digits(X, Y, cfg, run.path.parent if run is not None else None)
     X, Y = X.to(device), Y.to(device)
     test = load_split("test", norm)
     test_data = (test.images.to(device), test.labels.to(device))
@@ -197,6 +221,7 @@ def train(
                 steps_per_epoch=steps_per_epoch,
                 total_steps=total_steps,
                 lr=recipe.first_lr,
+                **({"class_digits": mixed} if mixed else {}),
             )
         )
 
