@@ -140,3 +140,21 @@ def test_a_paper_checkpoint_with_the_old_layer_keys_loads_and_gives_the_same_out
     with torch.no_grad():
         assert torch.equal(model.eval()(x), trained(x))
     assert "C1.0.weight" in old  # the caller's dict is read, not renamed in place
+
+
+def test_zero_init_makes_every_unit_of_a_layer_alike_and_only_the_output_bias_learns():
+    from lenet.models import build_model
+
+    model = build_model("classic", "zero")
+    assert all(torch.count_nonzero(p) == 0 for p in model.parameters())
+    paper = build_model("paper", "zero")
+    assert torch.count_nonzero(paper.C1.conv.weight) == 0
+    assert torch.count_nonzero(paper.OUTPUT.state_dict()["centers"]) > 0  # fixed codes stay
+    x, y = torch.randn(16, 1, 32, 32), torch.arange(16) % 10
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(3):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    moved = {n for n, p in model.named_parameters() if torch.count_nonzero(p)}
+    assert moved == {"OUTPUT.bias"}  # no gradient reaches a weight: nothing breaks the tie

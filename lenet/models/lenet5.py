@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 LAYERS = ("C1", "S2", "C3", "S4", "C5", "F6", "OUTPUT")
-INITS = ("default", "xavier", "paper")
+INITS = ("default", "xavier", "paper", "zero")
 
 
 @dataclass(frozen=True)
@@ -193,7 +193,8 @@ def _rename_old_keys(module, state_dict, prefix, *args) -> None:
 
 
 def build_model(variant: str = "classic", init: str = "default", seed: int | None = None) -> LeNet5:
-    """A fresh ``LeNet5`` with the chosen initialisation (``default`` is PyTorch's own)."""
+    """A fresh ``LeNet5`` with the chosen initialisation (``default`` is PyTorch's own;
+    ``zero`` sets every weight and bias to 0, the classic way not to initialise)."""
     if init not in INITS:
         raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
     if seed is not None:
@@ -203,4 +204,8 @@ def build_model(variant: str = "classic", init: str = "default", seed: int | Non
         model.apply(init_tanh_xavier)
     elif init == "paper":
         paper.paper_init_(model)
+    elif init == "zero":  # the symmetry lesson: every unit of a layer starts out the same
+        with torch.no_grad():  # (the paper's RBF bitmaps are a buffer, fixed codes: kept)
+            for p in model.parameters():
+                p.zero_()
     return model

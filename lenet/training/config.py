@@ -136,6 +136,7 @@ PRESETS: dict[str, TrainConfig] = {
         train_subset=500, epochs=60, batch_size=50, lr=3e-3, schedule="constant", log_every=5
     ),
     "quick": TrainConfig(epochs=1, train_subset=6000, log_every=5),
+    "zero-init": TrainConfig(init="zero", epochs=1),
     "paper": TrainConfig(variant="paper", recipe="paper", epochs=20, batch_size=1, init="paper"),
     "paper-fast": TrainConfig(
         variant="paper", recipe="paper-fast", epochs=20, batch_size=32, init="paper"
@@ -165,6 +166,12 @@ LESSONS: dict[str, tuple[str, str]] = {
         "Race to 99 %",
         "ReLU and max-pooling with a one-cycle schedule pass 99 % test accuracy in three epochs.",
     ),
+    "zero-init": (
+        "All weights zero",
+        "Every unit of a layer starts the same and gets the same gradient, so none can learn: "
+        "only the output's biases move, and it reads every digit as the commonest class, 1 "
+        "(11.35 % right). Health shows each layer's units all alike.",
+    ),
     "quick": (
         "A quick look",
         "One epoch on 6,000 digits: a model to look inside within seconds, about 92 % right.",
@@ -191,6 +198,7 @@ TYPICAL_SECONDS: dict[str, float] = {
     "lr-too-low": 16,
     "overfit-500": 55,
     "quick": 7,
+    "zero-init": 12,
     "paper-fast": 414,
     "paper": 640,
 }
