@@ -14,7 +14,12 @@ import services
 from digit_input import show_test_image
 from lenet import plots
 from lenet._atomic import write_atomic
-from lenet.analysis.embed import Embedding, cached_embedding, embedding, features
+from lenet.analysis.embed import (
+    Embedding,
+    cached_embedding,
+    embedding,
+    features_and_predictions,
+)
 from lenet.analysis.introspection import activations
 from lenet.models import normalization_of
 from lenet.serving import embeddings as bg
@@ -65,14 +70,14 @@ def sheet_url() -> str:
 
 
 @st.cache_data(max_entries=8, show_spinner="Placing the 10,000 test digits by their F6 values…")
-def _pca(run_id: str, epoch: int) -> tuple[Embedding, np.ndarray]:
-    """The PCA map of a checkpoint, kept in its run folder, and the digits' F6 values (for
-    placing a new digit on a t-SNE map)."""
+def _pca(run_id: str, epoch: int) -> tuple[Embedding, np.ndarray, np.ndarray]:
+    """The PCA map of a checkpoint (kept in its run folder), the digits' F6 values (to place a
+    new digit on a t-SNE map) and the class each is read as: one forward pass of the test set."""
     model = services.load_model(run_id, epoch)
     test = services.split("test", normalization_of(model.variant))
-    feats = features(model, test.images)
+    feats, predicted = features_and_predictions(model, test.images)
     path = bg.embedding_path(services.store().get(run_id), epoch, "F6", "pca")
-    return cached_embedding(model, test, path, "F6", "pca", feats=feats), feats
+    return cached_embedding(model, test, path, "F6", "pca", feats=feats), feats, predicted
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -103,14 +108,13 @@ def f6_map_view(model, run_id: str, epoch, x, digit_name: str, selected: int | N
     )
     if epoch == LIVE:
         test = services.split("test", normalization_of(model.variant))
-        feats = features(model, test.images)
-        emb, predicted = embedding(model, test, feats=feats), None
+        feats, predicted = features_and_predictions(model, test.images)
+        emb = embedding(model, test, feats=feats)
         if method == "tsne":
             st.info("t-SNE maps are made for saved epochs; this is PCA of the live weights.")
         shown = emb
     else:
-        emb, feats = _pca(run_id, epoch)
-        predicted = services.predictions(run_id, epoch)["prediction"].to_numpy()
+        emb, feats, predicted = _pca(run_id, epoch)
         shown = emb
         if method == "tsne":
             shown = _tsne_or_wait(run_id, epoch) or emb

@@ -16,7 +16,13 @@ import torch
 from PIL import Image
 
 from lenet import embed, plots
-from lenet.analysis.embed import Embedding, cached_embedding, embedding, features
+from lenet.analysis.embed import (
+    Embedding,
+    cached_embedding,
+    embedding,
+    features,
+    features_and_predictions,
+)
 from lenet.cli import main
 from lenet.models import build_model
 from lenet.runs import RunStore
@@ -46,6 +52,10 @@ def test_features_are_the_layer_outputs(model, digits):
         np.testing.assert_allclose(c5[:5], x.flatten(1).numpy(), atol=1e-6)
     with pytest.raises(ValueError, match="can't be mapped"):
         features(model, digits.images, "S2")
+    again, predicted = features_and_predictions(model, digits.images, "F6", batch_size=64)
+    np.testing.assert_array_equal(again, f6)
+    with torch.no_grad():
+        np.testing.assert_array_equal(predicted, model(digits.images).argmax(1).numpy())
 
 
 def test_pca_map_has_one_point_per_digit_and_is_the_top_two_directions(model, digits):

@@ -34,6 +34,7 @@ __all__ = [
     "METHODS",
     "Embedding",
     "features",
+    "features_and_predictions",
     "embedding",
     "embed",
     "cached_embedding",
@@ -64,14 +65,21 @@ def features(
     model: nn.Module, images: torch.Tensor, layer: str = "F6", batch_size: int = 2000
 ) -> np.ndarray:
     """``layer``'s output for every image, (N, 84) for F6 or (N, 120) for C5, float32."""
+    return features_and_predictions(model, images, layer, batch_size)[0]
+
+
+@torch.no_grad()
+def features_and_predictions(
+    model: nn.Module, images: torch.Tensor, layer: str = "F6", batch_size: int = 2000
+) -> tuple[np.ndarray, np.ndarray]:
+    """``features`` and the class the network reads each image as, from one forward pass."""
     _check(layer, "pca")
-    parts = [
-        activations(model, images[i : i + batch_size])[layer].reshape(
-            len(images[i : i + batch_size]), -1
-        )
-        for i in range(0, len(images), batch_size)
-    ]
-    return torch.cat(parts).numpy().astype(np.float32, copy=False)
+    feats, predicted = [], []
+    for i in range(0, len(images), batch_size):
+        acts = activations(model, images[i : i + batch_size])
+        feats.append(acts[layer].reshape(len(acts[layer]), -1))
+        predicted.append(acts["OUTPUT"].argmax(1))
+    return torch.cat(feats).numpy().astype(np.float32, copy=False), torch.cat(predicted).numpy()
 
 
 def _pca(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
