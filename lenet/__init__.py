@@ -8,7 +8,8 @@ public API is re-exported here, so a notebook writes ``from lenet import LeNet5,
     training/   TrainConfig and PRESETS, typed events, the one loop, Control, the recipes
     analysis/   metrics, introspection, one unit's arithmetic, the F6 map, the reproduction
                 against the paper
-    runs/       the run store, zip archives, curves, kernel evolution
+    runs/       the run store, zip archives, curves, kernel evolution, ONNX and TensorBoard
+                exports
     serving/    training jobs for a UI: the job manager, its worker process, their protocol
     plots/      Plotly figures shared by the pages and the notebooks
     speed       the trainer's CPU settings (channels_last, fused optimizers), and the baseline
@@ -58,7 +59,8 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["embed", "embedding", "Embedding"], "lenet.analysis.embed"),
     **dict.fromkeys(["learning_history", "LearningHistory"], "lenet.analysis.history"),
     **dict.fromkeys(
-        ["RunStore", "Run", "CheckpointError", "export_run", "import_run", "evolution"],
+        ["RunStore", "Run", "CheckpointError", "export_run", "import_run", "evolution",
+         "onnx_bytes", "export_onnx", "export_tensorboard"],
         "lenet.runs",
     ),
     **dict.fromkeys(["JobManager", "QueueFull", "Participant"], "lenet.serving"),

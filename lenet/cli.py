@@ -1,4 +1,4 @@
-"""``python -m lenet data | train | eval | runs | bench``.
+"""``python -m lenet data | train | eval | embed | export | runs | bench``.
 
 Progress goes to stderr; ``--json`` puts one JSON object on the last line of stdout, so scripts
 can read results without parsing progress bars. Bad arguments exit with status 2 and one line.
@@ -21,7 +21,7 @@ from lenet.analysis.embed import EMBED_LAYERS, METHODS, Embedding, cached_embedd
 from lenet.analysis.metrics import evaluate_classification
 from lenet.data import MnistUnavailable, ensure_mnist, load_split
 from lenet.models import INITS, VARIANTS, normalization_of
-from lenet.runs import CheckpointError, RunStore
+from lenet.runs import CheckpointError, MissingPackage, RunStore, export_onnx, export_tensorboard
 from lenet.serving.cluster import ClusterUnavailable, connect
 from lenet.serving.embeddings import compute_in_background_process, embedding_path
 from lenet.training import (
@@ -139,6 +139,19 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--method", choices=METHODS, default="pca")
     m.add_argument("--json", action="store_true", help="print the 10,000 points as JSON")
     m.add_argument("--quiet", action="store_true", help="print nothing (the dashboard's use)")
+    x = sub.add_parser(
+        "export", help="a checkpoint as ONNX, or the run's curves as TensorBoard event files"
+    )
+    x.add_argument("--run", required=True, help="run id (see `python -m lenet runs`)")
+    x.add_argument("--epoch", type=_nonneg_int, default=None, help="--onnx: default the newest")
+    to = x.add_mutually_exclusive_group(required=True)
+    to.add_argument("--onnx", metavar="FILE", help="write the ONNX model here (replaced if there)")
+    to.add_argument(
+        "--tensorboard",
+        metavar="DIR",
+        help="write event files into DIR/<run id>/ (an earlier export there is replaced); "
+        "open them with: tensorboard --logdir DIR",
+    )
     r = sub.add_parser("runs", help="list stored runs")
     r.add_argument("--json", action="store_true")
     b = sub.add_parser(
@@ -337,6 +350,35 @@ def _cmd_embed(args) -> int:
     return 0
 
 
+def _cmd_export(args) -> int:
+    if args.tensorboard is not None and args.epoch is not None:
+        print("error: --epoch is for --onnx; --tensorboard exports every epoch", file=sys.stderr)
+        return 2
+    target = args.onnx if args.onnx is not None else args.tensorboard
+    try:
+        run = RunStore().get(args.run)
+        if args.onnx is not None:
+            epoch = run.epochs()[-1] if args.epoch is None and run.epochs() else args.epoch
+            written = export_onnx(run, epoch, args.onnx)
+        else:
+            written = export_tensorboard(run, args.tensorboard)
+    except (KeyError, CheckpointError, ValueError, MissingPackage) as e:
+        print(f"error: {e.args[0]}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"error: can't write {target}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    if args.onnx is not None:
+        print(
+            f"run {run.id} epoch {epoch}: wrote {written} ({written.stat().st_size / 1024:.0f} "
+            "KB): input 'image' (N, 1, 32, 32), output 'scores' (N, 10); the file's metadata "
+            "names the input's normalisation"
+        )
+    else:
+        print(f"run {run.id}: scalars in {written}; open with: tensorboard --logdir {target}")
+    return 0
+
+
 def _cmd_runs(args) -> int:
     infos = RunStore().list()
     if args.json:
@@ -371,6 +413,7 @@ COMMANDS = {
     "train": _cmd_train,
     "eval": _cmd_eval,
     "embed": _cmd_embed,
+    "export": _cmd_export,
     "runs": _cmd_runs,
     "bench": _cmd_bench,
 }

@@ -1,15 +1,14 @@
 """Runs: every stored run in one table; select some to compare, export, or delete them."""
 
-from functools import partial
-
 import streamlit as st
 
 import identity
 from formatting import run_table
 from lenet import plots
-from lenet.runs import MAX_TOTAL_BYTES, curves_from_events, export_run, import_run
+from lenet.runs import MAX_TOTAL_BYTES, curves_from_events, import_run
 from lenet.serving.people import may_control
 from lenet.training import events as ev
+from run_downloads import download_buttons
 from run_view import act, show_refusal
 from services import job_manager, store
 from train_form import describe
@@ -88,19 +87,9 @@ running = set(jm.active()) | {i.id for i in infos if i.status in (ev.RUNNING, ev
 show_refusal()
 for rid in chosen:
     info = by_id[rid]
-    name, export, note = st.columns([3, 2, 4], vertical_alignment="center")
+    name, export, onnx, note = st.columns([3, 2, 2, 4], vertical_alignment="center")
     name.markdown(f"**{rid}** · {info.status} · {identity.plain(identity.owner_name(info.owner))}")
-    export.download_button(
-        "Export .zip",
-        icon=":material/download:",
-        data=partial(export_run, store().get(rid)),
-        file_name=f"lenet5-run-{rid}.zip",
-        mime="application/zip",
-        key=f"export_{rid}",
-        disabled=rid in running,
-        on_click="ignore",
-        help="Stop the run first" if rid in running else "config, metrics and checkpoints",
-    )
+    download_buttons(export, onnx, info, running=rid in running)
     if info.resumable and may_control(me, info.owner):
         note.button(
             f"Resume from epoch {info.epochs_done}",

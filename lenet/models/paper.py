@@ -50,7 +50,10 @@ class TrainableSubsample(nn.Module):
         return 4.0
 
     def forward(self, x: Tensor) -> Tensor:
-        s = F.avg_pool2d(x, 2, divisor_override=1)  # a sum, not a mean: (N, C, H/2, W/2)
+        # A sum, not a mean: (N, C, H/2, W/2). The mean times 4 is the same bits as
+        # divisor_override=1, which ONNX's AveragePool cannot express: exporters dropped it and
+        # the exported S2 and S4 took means.
+        s = F.avg_pool2d(x, 2) * 4.0
         return squash(s * self.coef[:, None, None] + self.bias[:, None, None])
 
 
