@@ -87,6 +87,20 @@ def streamlit_app(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="module")
+def trained_app(streamlit_app: StreamlitServer) -> StreamlitServer:
+    """The module's server with one trained run (2,000 images, 1 epoch) in its runs folder."""
+    from lenet.runs import RunStore
+    from lenet.training import TrainConfig, train
+
+    result = train(
+        TrainConfig(train_subset=2000, epochs=1, log_every=5, threads=1),
+        store=RunStore(streamlit_app.runs_dir),
+    )
+    assert result.status == "finished"
+    return streamlit_app
+
+
+@pytest.fixture(scope="module")
 def streamlit_server(streamlit_app: StreamlitServer) -> str:
     """Base URL of the module's dashboard server, e.g. ``http://127.0.0.1:41234``."""
     return streamlit_app.url

@@ -8,22 +8,10 @@ import pytest
 
 from browser_utils import assert_no_exception, screenshot, wait_until
 from lenet.data import load_split
-from lenet.runs import RunStore
-from lenet.training import TrainConfig, train
 from test_browser_inspect import TALL, _feature_maps, _mode, _rerun, _stroke
 
 pytestmark = pytest.mark.browser
 MAP = ".f6-root"  # inside the component's shadow root; Playwright's CSS looks through it
-
-
-@pytest.fixture(scope="module")
-def app(streamlit_app):
-    result = train(
-        TrainConfig(train_subset=2000, epochs=1, log_every=5, threads=1),
-        store=RunStore(streamlit_app.runs_dir),
-    )
-    assert result.status == "finished"
-    return streamlit_app
 
 
 def _open_map(page) -> None:
@@ -51,9 +39,9 @@ def _hover_a_dot(page) -> tuple[int, float, float]:
     raise AssertionError("no dot under the pointer anywhere near the middle of the map")
 
 
-def test_hover_shows_the_digit_and_a_click_makes_it_the_pages(page, app):
+def test_hover_shows_the_digit_and_a_click_makes_it_the_pages(page, trained_app):
     page.set_viewport_size(TALL)
-    _feature_maps(page, app, "?sample=42")
+    _feature_maps(page, trained_app, "?sample=42")
     _open_map(page)
     index, x, y = _hover_a_dot(page)
     labels = load_split("test").labels
@@ -70,9 +58,9 @@ def test_hover_shows_the_digit_and_a_click_makes_it_the_pages(page, app):
     assert page.console_errors == [] or all("404" in e for e in page.console_errors)
 
 
-def test_a_drawn_digits_star_moves_when_a_stroke_changes_it(page, app):
+def test_a_drawn_digits_star_moves_when_a_stroke_changes_it(page, trained_app):
     page.set_viewport_size(TALL)
-    _feature_maps(page, app)
+    _feature_maps(page, trained_app)
     _mode(page, "Draw")
     _stroke(page, [(140, 40), (145, 240)])  # a "1"
     _open_map(page)

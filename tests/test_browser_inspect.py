@@ -24,7 +24,6 @@ from browser_utils import (
     screenshot,
 )
 from lenet.runs import RunStore
-from lenet.training import TrainConfig, train
 
 pytestmark = pytest.mark.browser
 TALL = {
@@ -35,14 +34,8 @@ TALL = {
 
 
 @pytest.fixture(scope="module")
-def app(streamlit_app):
-    """The module's server, with one trained run (2,000 images, 1 epoch) in its runs folder."""
-    result = train(
-        TrainConfig(train_subset=2000, epochs=1, log_every=5, threads=1),
-        store=RunStore(streamlit_app.runs_dir),
-    )
-    assert result.status == "finished"
-    return streamlit_app
+def app(trained_app):
+    return trained_app
 
 
 def _png(image: Image.Image, **options) -> bytes:

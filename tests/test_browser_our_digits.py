@@ -7,26 +7,14 @@ import pytest
 
 from browser_utils import assert_no_exception, open_app, screenshot, wait_until
 from lenet.data import ClassDigits
-from lenet.runs import RunStore
-from lenet.training import TrainConfig, train
 from test_browser_inspect import TALL, _feature_maps, _mode, _rerun, _stroke
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def app(streamlit_app):
-    result = train(
-        TrainConfig(train_subset=2000, epochs=1, log_every=5, threads=1),
-        store=RunStore(streamlit_app.runs_dir),
-    )
-    assert result.status == "finished"
-    return streamlit_app
-
-
-def test_a_drawn_digit_added_with_its_label_is_in_the_collection(page, app):
+def test_a_drawn_digit_added_with_its_label_is_in_the_collection(page, trained_app):
     page.set_viewport_size(TALL)
-    _feature_maps(page, app)
+    _feature_maps(page, trained_app)
     _mode(page, "Draw")
     _stroke(page, [(140, 40), (145, 240)])  # a "1"
     add = page.get_by_role("button", name="Add to our digits")
@@ -35,13 +23,13 @@ def test_a_drawn_digit_added_with_its_label_is_in_the_collection(page, app):
     pills = page.get_by_label("Which digit did you draw?")
     _rerun(page, lambda: pills.get_by_text("1", exact=True).click())
     _rerun(page, add.click)
-    store = ClassDigits.for_runs(app.runs_dir)
+    store = ClassDigits.for_runs(trained_app.runs_dir)
     wait_until(lambda: len(store.list()) == 1, 20, "the digit to be kept")
     kept = store.list()[0]
     assert kept.label == 1 and kept.pixels().max() == 255
     screenshot(page, "our_digits_added")
 
-    open_app(page, f"{app.url}/Our_digits")
+    open_app(page, f"{trained_app.url}/Our_digits")
     page.get_by_text("The collection · 1 digit").wait_for()
     page.get_by_text("How well does it read us?").wait_for()
     assert_no_exception(page)
