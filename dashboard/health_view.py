@@ -48,12 +48,15 @@ def explain(measure: str, record: dict | None = None, short: bool = False) -> st
         if short:
             return (
                 "Units that output zero for every probe digit: no gradient flows back through "
-                "them, so nothing revives them. A few percent is normal."
+                "them, so nothing revives them. Some are normal: the Race to 99 % ends with up "
+                "to about a quarter of F6 dead."
             )
         return (
             f"A **dead** ReLU unit outputs zero for every one of the {probe} probe digits: no "
-            "gradient flows back through it, so nothing revives it. A few percent is normal; "
-            "a learning rate far too high can kill most of a layer within a few steps."
+            "gradient flows back through it, so nothing revives it. Some are normal: the Race "
+            "to 99 % lesson (ReLU) ends with up to about a quarter of F6 dead and still reads "
+            "99 % of the test digits; a learning rate far too high can kill most of a layer "
+            "within a few steps."
         )
     at = (record or {}).get("saturated_at", SATURATED_AT)
     bounds = {layer["bound"] for layer in (record or {}).get("layers", {}).values()}
@@ -63,15 +66,17 @@ def explain(measure: str, record: dict | None = None, short: bool = False) -> st
     if short:
         return (
             f"Outputs beyond {at:.0%} of the range ({beyond}), where tanh is flat and almost no "
-            f"gradient flows back. Healthy: a few percent; a learning rate far too high pins "
-            f"most units at {ends}."
+            f"gradient flows back. A trained F6 can have half its outputs there; a layer that "
+            f"fills within a few batches (a learning rate far too high) is pinned at {ends}."
         )
     return (
         f"A **saturated** tanh unit outputs more than {at:.0%} of its range ({beyond}): the "
         "curve is flat there, so almost no gradient flows back and its weights stop learning. "
-        "A healthy network keeps a few percent there. With a learning rate far too high the "
-        f"weights blow up within a few batches and the units are pinned at the ends, {ends}, "
-        "as the loss explodes."
+        "Some saturation comes with learning: in a good-defaults run C1 and C3 stay around a "
+        "tenth, while F6 ends with more than half of its outputs there, units that have made "
+        "up their minds. Trouble is a layer filling up at once: with a learning rate far too "
+        f"high the weights blow up within a few batches and the units are pinned at the ends, "
+        f"{ends}, as the loss explodes."
     )
 
 
