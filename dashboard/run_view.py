@@ -7,6 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 import services
+from coach_view import coach_notes
 from formatting import final_metrics, format_duration, live_metrics
 from health_view import health_chart
 from identity import owner_name, plain
@@ -153,6 +154,7 @@ def live_view(run_id: str, me: Participant) -> None:
         )
     charts(curves, "live")
     health_chart(curves, "live")
+    coach_notes(curves, snap["config"], "live")
 
 
 def _controls(jm, run_id: str, me: Participant, state: str, lr: float) -> None:
@@ -235,5 +237,6 @@ def ended_view(run_id: str, config: dict, me: Participant) -> None:
     if curves.batches or curves.epochs:
         charts(curves, "done")
         health_chart(curves, "done", live=False)
+        coach_notes(events, config, "done", live=False)
     else:
         st.caption("It ended before its first logged step, so there is no curve to draw.")

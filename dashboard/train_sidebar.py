@@ -10,12 +10,19 @@ from lenet.models import INITS, VARIANTS
 from lenet.training import LESSONS, OPTIMIZERS, PRESETS, RECIPES, SCHEDULES
 from train_form import FORM_FIELDS, LR_CHOICES, nearest_lr, preset_duration
 
-__all__ = ["lesson_form"]
+__all__ = ["lesson_form", "choose_lesson"]
 
 
 def use_preset(name: str) -> None:
     values = {f"cfg_{f}": getattr(PRESETS[name], f) for f in FORM_FIELDS}
     st.session_state.update(values, cfg_lr=nearest_lr(PRESETS[name].lr))  # ladder values only
+
+
+def choose_lesson(name: str) -> None:
+    """Pick lesson ``name`` in the sidebar, its knobs with it, as choosing it there does (a
+    widget callback: it runs before the sidebar is drawn)."""
+    st.session_state.lesson = name
+    use_preset(name)
 
 
 def lesson_form(may_start: bool, why_not: str = "") -> tuple[str, bool]:
