@@ -25,6 +25,19 @@ def choose_lesson(name: str) -> None:
     use_preset(name)
 
 
+def _class_share(keep: dict) -> None:
+    st.select_slider(
+        "Class's own digits in training",
+        (0.0, 0.05, 0.1, 0.2, 0.3, 0.5),
+        key="cfg_class_share",
+        format_func=lambda v: "none" if not v else f"{v:.0%} of the images",
+        help="Mix the digits the class drew (Our digits page) into the training set, each "
+        "repeated to fill this share. A quarter of them is never trained on, so the Our "
+        "digits page can still measure whether it helped.",
+        **keep,
+    )
+
+
 def lesson_form(may_start: bool, why_not: str = "") -> tuple[str, bool]:
     """(the chosen lesson, whether Start was pressed). ``may_start`` False greys Start out and
     says ``why_not``."""
@@ -92,16 +105,10 @@ def lesson_form(may_start: bool, why_not: str = "") -> tuple[str, bool]:
                 key="cfg_train_subset",
                 **keep,
             )
-            st.select_slider(
-                "Class's own digits in training",
-                (0.0, 0.05, 0.1, 0.2, 0.3, 0.5),
-                key="cfg_class_share",
-                format_func=lambda v: "none" if not v else f"{v:.0%} of the images",
-                help="Mix the digits the class drew (Our digits page) into the training set, "
-                "each repeated to fill this share. A quarter of them is never trained on, so "
-                "the Our digits page can still measure whether it helped.",
-                **keep,
-            )
+            if not services.class_digits().list():  # nothing to mix in yet: no knob for it
+                st.session_state["cfg_class_share"] = 0.0
+            else:
+                _class_share(keep)
             st.selectbox("Initialisation", INITS, key="cfg_init", **keep)
             st.number_input("Seed", 0, 2**31 - 1, key="cfg_seed", **keep)
             start = st.form_submit_button(

@@ -67,3 +67,15 @@ def test_the_collection_and_how_well_a_run_reads_it(runs_dir, use_runs):
     at.pills(key="our_label").set_value(None)
     at.selectbox(key="our_who").set_value("Zoe").run()
     assert not at.exception
+
+
+def test_the_train_form_offers_the_class_digits_only_once_there_are_some(tmp_path, use_runs):
+    use_runs(tmp_path)
+    at = app_utils.open_page("train", default_timeout=90).run()
+    assert not at.exception
+    assert "cfg_class_share" not in [s.key for s in at.sidebar.select_slider]
+    ClassDigits.for_runs(tmp_path).add(stroke(10), 1, TEACH)
+    at.run()
+    assert not at.exception
+    share = at.sidebar.select_slider(key="cfg_class_share")
+    assert share.value == 0.0 and share.label == "Class's own digits in training"

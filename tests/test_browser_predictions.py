@@ -29,10 +29,9 @@ TALL = {
 }  # Streamlit scrolls inside the page: only a tall
 # viewport puts the whole page in a screenshot
 CHARTS = '[data-testid="stPlotlyChart"] .js-plotly-plot'
-CONFUSION, GRID = (
-    0,
-    3,
-)  # order of the Plotly charts on the page: matrix, per class, confidence, grid
+# The order of the Plotly charts on the page: matrix, per class, confidence, digits learned per
+# epoch, grid.
+CONFUSION, GRID = 0, 4
 
 
 @pytest.fixture(scope="module")
