@@ -117,7 +117,8 @@ def test_a_class_of_four_trains_in_turn(browser, start_streamlit):
         for name in STUDENTS:
             page = pages[name]
             page.get_by_text("you follow the teacher's run").wait_for(timeout=30_000)
-            page.get_by_role("heading", name=re.compile(f"Run {run_id}")).wait_for()
+            # four browsers and a 60,000-image run share two cores: give the redraw a minute
+            page.get_by_role("heading", name=re.compile(f"Run {run_id}")).wait_for(timeout=60_000)
             wait_until(lambda p=page: progress_step(p) > 0, 60, f"{name}'s progress line")
             first = progress_step(page)
             wait_until(lambda p=page, f=first: progress_step(p) > f, 60, f"{name}'s line to move")
