@@ -4,6 +4,7 @@ clicked, never on a rerun of the page."""
 
 from __future__ import annotations
 
+import re
 from functools import partial
 
 from lenet.runs import RunInfo, checkpoint_onnx, export_run
@@ -37,10 +38,15 @@ def download_buttons(zip_place, onnx_place, info: RunInfo, running: bool) -> Non
         "Download ONNX",
         icon=":material/download:",
         data=partial(checkpoint_onnx, run, epochs[-1]),
-        file_name=f"lenet5_{info.variant}_{info.id}_epoch{epochs[-1]}.onnx",
+        file_name=f"lenet5_{_safe(info.variant)}_{info.id}_epoch{epochs[-1]}.onnx",
         mime="application/octet-stream",
         key=f"onnx_{info.id}",
         on_click="ignore",
         help=f"Epoch {epochs[-1]}'s network as ONNX: open it in Netron to see the graph, or run "
         "it with onnxruntime in any language, on a phone too",
     )
+
+
+def _safe(text: str) -> str:
+    """A variant's name as part of a file name: "paper,output=linear" → "paper-output-linear"."""
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-") or "lenet5"

@@ -78,7 +78,6 @@ _TYPES = {
     "class_share": float,
 }
 _CHOICES = {
-    "variant": VARIANTS,
     "optimizer": OPTIMIZERS,
     "schedule": SCHEDULES,
     "init": INITS,
@@ -101,6 +100,9 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
             p.add_argument(flag, choices=_CHOICES[f.name], default=None)
         elif f.type == "bool":  # --distort / --no-distort: a preset's True can be turned off
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+        elif f.name == "variant":
+            p.add_argument(flag, default=None, help=f"{', '.join(VARIANTS)}, or one with "
+                           "options changed, e.g. paper,output=linear (see README)")  # fmt: skip
         else:
             p.add_argument(flag, type=_TYPES[f.name], default=None)
 

@@ -88,6 +88,22 @@ def test_home_explains_lenet_and_draws_each_variant(runs_dir):
     assert "60,000 trainable parameters" in texts(at)  # the paper's own count (§II.B)
 
 
+def test_home_builds_your_own_network_from_the_five_choices(runs_dir):
+    at = open_page("home").run()
+    at.segmented_control(key="home_variant").set_value("yours").run()
+    assert not at.exception and "61,706 trainable parameters" in texts(at)  # starts as classic
+    at.selectbox(key="home_c3").set_value("table-i").run()
+    assert not at.exception
+    assert "60,806 trainable parameters" in texts(at)  # Table I: 60 kernels of C3's 96
+    assert "--variant classic,c3=table-i" in texts(at)
+    paper = {"activation": "scaled-tanh", "subsampling": "trainable", "output": "rbf",
+             "inputs": "paper"}  # fmt: skip
+    for name, choice in paper.items():
+        at.selectbox(key=f"home_{name}").set_value(choice).run()
+    assert "The 1998 network itself" in texts(at)  # those choices are the paper variant
+    assert "60,000 trainable parameters" in texts(at) and "--variant" not in texts(at)
+
+
 def test_home_lists_latest_runs(two_runs, monkeypatch):
     monkeypatch.setenv("LENET_RUNS_DIR", str(two_runs))
     st.cache_resource.clear()

@@ -38,6 +38,7 @@ def _cli(*args, env=None, timeout=600):
         (["--batch-size", "0"], "batch-size"),
         (["--epochs", "-1"], "epochs"),
         (["--variant", "lenet7"], "variant"),
+        (["--variant", "paper,output=softmax"], "output='softmax' is not an option"),
         (["--lr", "abc"], "lr"),
         (["--recipe", "paper", "--variant", "classic"], "recipe"),  # not on the classic variant
         (["--distort", "yes"], "unrecognized arguments: yes"),  # a switch, not a value
@@ -59,6 +60,11 @@ def test_a_recipe_alone_brings_its_own_preset():
     assert _config("--variant", "paper", "--recipe", "paper-fast") == PRESETS["paper-fast"]
     assert _config("--recipe", "paper") == PRESETS["paper"]  # its preset's variant, too
     assert _config() == PRESETS["default"]
+
+
+def test_a_variant_can_be_a_named_one_with_options_changed():
+    assert _config("--variant", "paper,output=linear").variant == "paper,output=linear"
+    assert _config("--variant", "classic,activation=relu,subsampling=max").variant == "modern"
 
 
 def test_explicit_flags_override_the_preset():

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 
 import lenet.training.loop as loop_mod
 from lenet.analysis import paper as reproduction
-from lenet.models import LeNet5, layer_table, summary
+from lenet.models import LeNet5, architecture_of, layer_table, summary
+from lenet.models.architecture import layers_of
 from lenet.models.paper import (
     C3_TABLE,
     DIGIT_BITMAPS,
@@ -23,7 +24,6 @@ from lenet.models.paper import (
     c3_connections,
     closest_bitmaps,
     paper_init_,
-    paper_layers,
     paper_parameters,
     rbf_centers,
     squash,
@@ -47,11 +47,11 @@ ORDER = ("C1", "S2", "C3", "S4", "C5", "F6", "OUTPUT")
 
 
 class PaperNet(nn.Module):
-    """The smallest composition of `paper_layers()`; forward returns logits = -y."""
+    """The smallest composition of the paper's layers; forward returns logits = -y."""
 
     def __init__(self) -> None:
         super().__init__()
-        for name, layer in paper_layers().items():
+        for name, layer in layers_of(architecture_of("paper")).items():
             setattr(self, name, layer)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:

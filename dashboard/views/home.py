@@ -6,7 +6,16 @@ import services
 from formatting import run_table
 from lenet import plots
 from lenet.data import MnistUnavailable, ensure_mnist
-from lenet.models import VARIANTS, build_model, count_parameters, get_variant, summary
+from lenet.models import (
+    OPTIONS,
+    VARIANTS,
+    Architecture,
+    build_model,
+    count_parameters,
+    get_variant,
+    summary,
+    variant_name,
+)
 from navigation import PAGES, link
 
 st.title("LeNet-5 Lab")
@@ -21,17 +30,31 @@ st.markdown(
 )
 
 st.subheader("The network, layer by layer")
+YOURS = "yours"
 variant = (
     st.segmented_control(
-        "Variant", VARIANTS, default="classic", key="home_variant", format_func=str.capitalize
+        "Variant",
+        [*VARIANTS, YOURS],
+        default="classic",
+        key="home_variant",
+        format_func=lambda v: "Build your own" if v == YOURS else v.capitalize(),
     )
     or "classic"
 )
+if variant == YOURS:  # the five choices every variant is made of
+    classic = Architecture()
+    chosen = {
+        name: column.selectbox(name, choices, index=choices.index(getattr(classic, name)),
+                               key=f"home_{name}")
+        for column, (name, choices) in zip(st.columns(len(OPTIONS)), OPTIONS.items(), strict=True)
+    }  # fmt: skip
+    variant = variant_name(Architecture(**chosen))
 model = build_model(variant)
 rows = summary(model)
+train_it = f" Train it with `python -m lenet train --variant {variant}`." if "," in variant else ""
 st.caption(
     f"{get_variant(variant).about} Shapes and counts below come from a forward pass of "
-    f"the real model: **{count_parameters(model):,} trainable parameters**."
+    f"the real model: **{count_parameters(model):,} trainable parameters**.{train_it}"
 )
 st.plotly_chart(
     plots.architecture_figure(rows), key="architecture", config={"displayModeBar": False}

@@ -39,9 +39,9 @@ def receptive_field(layer: str, row: int, col: int) -> tuple[int, int, int]:
 def _activation(layer: nn.Module) -> tuple[str, object]:
     """(its name, the function) of the activation a layer applies after its operation."""
     act = getattr(layer, "act", None)
-    if isinstance(act, Squash) or isinstance(layer, TrainableSubsample):
+    if isinstance(act, Squash):
         return "squash", squash
-    if isinstance(act, nn.Tanh) or type(layer).__name__ == "SubsampleAvgPool":
+    if isinstance(act, nn.Tanh):
         return "tanh", torch.tanh
     if isinstance(act, nn.ReLU):
         return "relu", torch.relu

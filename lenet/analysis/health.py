@@ -32,8 +32,7 @@ from torch import Tensor, nn
 
 from lenet.analysis.introspection import activations
 from lenet.data import Split, load_split
-from lenet.models.blocks import SubsampleAvgPool
-from lenet.models.paper import A, Squash, TrainableSubsample
+from lenet.models.paper import A, Squash
 
 __all__ = [
     "HEALTH_LAYERS",
@@ -55,7 +54,7 @@ HEALTH_VERSION = 1  # a record of another version is made again from its checkpo
 
 # The bound of each tanh-family activation: the module types whose output is bound·tanh(·).
 # The seed's subsampling applies a plain tanh, the paper's a squash, after pooling.
-_BOUNDS: dict[type, float] = {nn.Tanh: 1.0, SubsampleAvgPool: 1.0, Squash: A, TrainableSubsample: A}
+_BOUNDS: dict[type, float] = {nn.Tanh: 1.0, Squash: A}
 # Layers that only pool: their units take the kind of the layer they pool.
 _POOLS = (nn.MaxPool2d, nn.AvgPool2d)
 

@@ -52,14 +52,16 @@ class ConvTanh(ConvAct):
 
 
 class SubsampleAvgPool(nn.Module):
-    """2×2 average pooling, stride 2, then tanh: the seed's stand-in for the paper's S2/S4."""
+    """2×2 average pooling, stride 2, then tanh (or ``act``): the seed's stand-in for the
+    paper's S2/S4."""
 
-    def __init__(self, kernel_size: int = 2):
+    def __init__(self, kernel_size: int = 2, act: nn.Module | None = None):
         super().__init__()
         self.pool = nn.AvgPool2d(kernel_size, stride=kernel_size)
+        self.act = nn.Tanh() if act is None else act
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.pool(x))
+        return self.act(self.pool(x))
 
 
 @torch.no_grad()

@@ -1,13 +1,18 @@
 """LeNet-5 (LeCun, Bottou, Bengio, Haffner 1998): one model class, its variants in a registry.
 
 A variant is a named set of layers C1 … OUTPUT plus what the rest of the code needs to know
-about it (how its inputs are scaled, whether OUTPUT gives distances). The three registered:
+about it (how its inputs are scaled, whether OUTPUT gives distances). The three registered are
+combinations of ``lenet.models.architecture``'s options:
 
 - ``classic``: the common re-implementation (tanh, average pooling, dense C3, linear output);
   61,706 parameters. The seed repository's network.
 - ``modern``: the same shapes with ReLU and max-pooling, as most people would build it today.
 - ``paper``: the 1998 network itself (scaled tanh, trainable subsampling, Table I's sparse C3,
   Euclidean RBF output); see ``lenet.models.paper``.
+
+Any other combination is a variant too, named by a registered one and the options it changes:
+``LeNet5("paper,output=linear")``, or ``LeNet5(activation="relu")`` (options on top of the
+classic network). Its name is canonical (``variant_name``), so runs and checkpoints record it.
 
 Layer attributes carry the paper's names (``C1``, ``S2``, ... ``OUTPUT``) instead of PEP 8's
 lowercase so that checkpoints, ``activations()`` keys and the UI all read like the paper.
@@ -17,18 +22,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import nn
 
 from lenet.models import paper
-from lenet.models.blocks import ConvAct, ConvTanh, LinearAct, SubsampleAvgPool, init_tanh_xavier
+from lenet.models.architecture import Architecture, kinds_of, layers_of, parse_options
+from lenet.models.blocks import init_tanh_xavier
 
 __all__ = [
     "LAYERS",
     "Variant",
     "register_variant",
     "get_variant",
+    "variant_name",
+    "architecture_of",
     "VARIANTS",
     "INITS",
     "LeNet5",
@@ -42,7 +51,7 @@ INITS = ("default", "xavier", "paper", "zero")
 
 @dataclass(frozen=True)
 class Variant:
-    """One registered LeNet-5: its layers and the facts other modules need about it."""
+    """One LeNet-5: its layers and the facts other modules need about it."""
 
     name: str
     layers: Callable[[], dict[str, nn.Module]]  # fresh C1 … OUTPUT modules, in order
@@ -50,25 +59,80 @@ class Variant:
     about: str = ""  # the variant in one sentence, for listings
     normalization: str = "mnist"  # how its input pixels are scaled (``lenet.data``)
     distance_output: bool = False  # OUTPUT gives distances: the logits are their negatives
+    architecture: Architecture | None = None  # its options, when it is built from them
+
+    @classmethod
+    def of(cls, name: str, arch: Architecture, about: str = "") -> Variant:
+        """The variant ``arch`` describes, called ``name``."""
+        return cls(name, partial(layers_of, arch), kinds_of(arch), about, arch.inputs,
+                   arch.output == "rbf", arch)  # fmt: skip
 
 
 _REGISTRY: dict[str, Variant] = {}
+_COMPOSED: dict[str, Variant] = {}  # combinations met so far, by canonical name
 
 
 def register_variant(variant: Variant) -> Variant:
     """Add a variant (its name must be new); ``LeNet5(name)`` builds it from then on."""
     if variant.name in _REGISTRY:
         raise ValueError(f"variant {variant.name!r} is already registered")
+    if "," in variant.name or "=" in variant.name:
+        raise ValueError(f"a variant's name has no ',' or '=': {variant.name!r}")
     _REGISTRY[variant.name] = variant
     VARIANTS[:] = list(_REGISTRY)
+    _COMPOSED.clear()  # a new name may be the shorter name of a combination
     return variant
 
 
+def _built_from_options() -> list[Variant]:
+    return [v for v in _REGISTRY.values() if v.architecture is not None]
+
+
+def variant_name(arch: Architecture) -> str:
+    """The canonical name of ``arch``: a registered variant's name when it is one, else the
+    registered variant it differs from least (the first one on a tie) and those options, in
+    option order: ``"paper,output=linear,c3=dense"``."""
+    named = _built_from_options()
+    if not named:
+        raise ValueError("no variant built from options is registered")
+    base = min(named, key=lambda v: len(v.architecture.changes(arch)))
+    changes = base.architecture.changes(arch)
+    return ",".join([base.name, *(f"{k}={v}" for k, v in changes.items())])
+
+
+def architecture_of(name: str) -> Architecture:
+    """The options of variant ``name`` (a registered one, or "base,option=choice,…");
+    ValueError naming what is wrong, e.g. an unknown base, option or choice."""
+    base, _, rest = name.partition(",")
+    base = base.strip()
+    if base not in _REGISTRY:
+        raise ValueError(f"unknown variant {base!r}; choose one of {', '.join(_REGISTRY)}, "
+                         "optionally with options: e.g. paper,output=linear")  # fmt: skip
+    arch = _REGISTRY[base].architecture
+    if arch is None:
+        raise ValueError(f"variant {base!r} is not built from options; it takes none")
+    return arch.with_options(**parse_options(rest))
+
+
 def get_variant(name: str) -> Variant:
-    """The registered variant called ``name``; ValueError naming the choices otherwise."""
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown variant {name!r}; choose one of {', '.join(_REGISTRY)}")
-    return _REGISTRY[name]
+    """The variant called ``name``: a registered one, or a registered one with options on top
+    ("classic,subsampling=max"); ValueError naming the choices otherwise."""
+    if not isinstance(name, str):
+        raise ValueError(f"a variant is named by text, not {name!r:.40}")
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    if name in _COMPOSED:
+        return _COMPOSED[name]
+    arch = architecture_of(name)
+    canonical = variant_name(arch)
+    if canonical in _REGISTRY:
+        return _REGISTRY[canonical]
+    if canonical not in _COMPOSED:
+        base = canonical.split(",", 1)[0]
+        about = f"The {base} network with {canonical.split(',', 1)[1].replace(',', ', ')}."
+        _COMPOSED[canonical] = Variant.of(canonical, arch, about)
+    _COMPOSED[name] = _COMPOSED[canonical]
+    return _COMPOSED[name]
 
 
 VARIANTS: list[str] = []  # the registered names, in registration order
@@ -80,70 +144,25 @@ def normalization_of(variant: str) -> str:
 
 
 register_variant(
-    Variant(
+    Variant.of(
         "classic",
-        lambda: {
-            "C1": ConvTanh(1, 6),
-            "S2": SubsampleAvgPool(),
-            "C3": ConvTanh(6, 16),  # dense 6->16: the common simplification of Table I
-            "S4": SubsampleAvgPool(),
-            "C5": ConvTanh(16, 120),
-            "F6": LinearAct(120, 84, nn.Tanh()),
-            "OUTPUT": nn.Linear(84, 10),
-        },
-        {
-            "C1": "conv 5x5 + tanh",
-            "S2": "avg-pool 2x2 + tanh",
-            "C3": "conv 5x5 + tanh",
-            "S4": "avg-pool 2x2 + tanh",
-            "C5": "conv 5x5 + tanh",
-            "F6": "linear + tanh",
-            "OUTPUT": "linear",
-        },  # fmt: skip
+        Architecture(),  # dense 6->16 C3: the common simplification of Table I
         "The common re-implementation: tanh, average pooling, every C3 map reads all six S2 maps.",
     )
 )
 register_variant(
-    Variant(
+    Variant.of(
         "modern",
-        lambda: {
-            "C1": ConvAct(nn.Conv2d(1, 6, 5), nn.ReLU()),
-            "S2": nn.MaxPool2d(2),
-            "C3": ConvAct(nn.Conv2d(6, 16, 5), nn.ReLU()),
-            "S4": nn.MaxPool2d(2),
-            "C5": ConvAct(nn.Conv2d(16, 120, 5), nn.ReLU()),
-            "F6": LinearAct(120, 84, nn.ReLU()),
-            "OUTPUT": nn.Linear(84, 10),
-        },
-        {
-            "C1": "conv 5x5 + ReLU",
-            "S2": "max-pool 2x2",
-            "C3": "conv 5x5 + ReLU",
-            "S4": "max-pool 2x2",
-            "C5": "conv 5x5 + ReLU",
-            "F6": "linear + ReLU",
-            "OUTPUT": "linear",
-        },  # fmt: skip
+        Architecture(activation="relu", subsampling="max"),
         "The same shapes built the way most people would today: ReLU and max-pooling.",
     )
 )
 register_variant(
-    Variant(
+    Variant.of(
         "paper",
-        paper.paper_layers,
-        {
-            "C1": "conv 5x5 + squash",
-            "S2": "trainable subsample + squash",
-            "C3": "sparse conv 5x5 (Table I) + squash",
-            "S4": "trainable subsample + squash",
-            "C5": "conv 5x5 + squash",
-            "F6": "linear + squash",
-            "OUTPUT": "Euclidean RBF",
-        },  # fmt: skip
+        Architecture("scaled-tanh", "trainable", "table-i", "rbf", "paper"),
         "The 1998 network itself: scaled tanh, trainable subsampling, Table I's sparse C3, RBF "
         "output.",
-        normalization="paper",
-        distance_output=True,
     )
 )
 
@@ -159,10 +178,12 @@ class LeNet5(nn.Module):
     and top-k mean the same thing for every variant (the paper's class is the smallest distance).
     """
 
-    def __init__(self, variant: str = "classic"):
+    def __init__(self, variant: str = "classic", **options: str):
         super().__init__()
+        if options:  # LeNet5(activation="relu") or LeNet5("paper", output="linear")
+            variant = variant_name(architecture_of(variant).with_options(**options))
         self.spec = get_variant(variant)
-        self.variant = variant
+        self.variant = self.spec.name
         for name, layer in self.spec.layers().items():
             setattr(self, name, layer)
         self._register_load_state_dict_pre_hook(_rename_old_keys, with_module=True)

@@ -2,8 +2,8 @@
 the RBF output with its hand-drawn bitmaps, appendix A's initialisation and sec. II.B's counts.
 
 LeCun, Bottou, Bengio, Haffner, "Gradient-Based Learning Applied to Document Recognition",
-Proc. IEEE 86(11), 1998. `lenet.models.lenet5` composes them under the paper's layer names
-(variant "paper"); `lenet.training.sdlm` trains them with the paper's recipe.
+Proc. IEEE 86(11), 1998. `lenet.models.architecture` composes them under the paper's layer
+names (variant "paper"); `lenet.training.sdlm` trains them with the paper's recipe.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from lenet.models.blocks import ConvAct, LinearAct, fan_in
+from lenet.models.blocks import fan_in
 
 __all__ = [
     "A", "S", "BACKGROUND", "FOREGROUND", "squash", "Squash", "TrainableSubsample", "C3_TABLE",
     "c3_connections", "PartialConv2d", "DIGIT_BITMAPS", "rbf_centers", "closest_bitmaps",
-    "RBFOutput", "paper_layers", "paper_init_", "paper_parameters", "PAPER_TABLE",
+    "RBFOutput", "paper_init_", "paper_parameters", "PAPER_TABLE",
 ]  # fmt: skip
 
 A, S = 1.7159, 2.0 / 3.0  # appendix A: f(±1) = ±1, and f'' is extremal there
@@ -39,12 +39,13 @@ class Squash(nn.Module):
 
 class TrainableSubsample(nn.Module):
     """S2/S4: each unit sums its 2×2 inputs, × one coefficient and + one bias per map, then
-    squashes (sec. II.B)."""
+    squashes (sec. II.B; ``act`` for another activation)."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, act: nn.Module | None = None) -> None:
         super().__init__()
         self.coef = nn.Parameter(torch.ones(channels))
         self.bias = nn.Parameter(torch.zeros(channels))
+        self.act = Squash() if act is None else act
 
     def fan_in(self) -> float:
         return 4.0
@@ -54,7 +55,7 @@ class TrainableSubsample(nn.Module):
         # divisor_override=1, which ONNX's AveragePool cannot express: exporters dropped it and
         # the exported S2 and S4 took means.
         s = F.avg_pool2d(x, 2) * 4.0
-        return squash(s * self.coef[:, None, None] + self.bias[:, None, None])
+        return self.act(s * self.coef[:, None, None] + self.bias[:, None, None])
 
 
 # Table I: the S2 maps feeding each C3 map, "to break the symmetry in the network".
@@ -155,19 +156,6 @@ class RBFOutput(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return ((x[:, None, :] - self.centers) ** 2).sum(-1)  # (N, 10)
-
-
-def paper_layers() -> dict[str, nn.Module]:
-    """Fresh C1 … OUTPUT modules under the paper's names (the "paper" variant's layers)."""
-    return {
-        "C1": ConvAct(nn.Conv2d(1, 6, 5), Squash()),
-        "S2": TrainableSubsample(6),
-        "C3": ConvAct(PartialConv2d(), Squash()),
-        "S4": TrainableSubsample(16),
-        "C5": ConvAct(nn.Conv2d(16, 120, 5), Squash()),
-        "F6": LinearAct(120, 84, Squash()),
-        "OUTPUT": RBFOutput(),
-    }
 
 
 @torch.no_grad()

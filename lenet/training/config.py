@@ -8,7 +8,7 @@ import typing
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from lenet.models import INITS, VARIANTS
+from lenet.models import INITS, get_variant
 
 __all__ = [
     "TrainConfig",
@@ -59,17 +59,19 @@ class TrainConfig:
         """Raise ``ConfigError`` naming the first bad field; return self so calls can chain.
 
         Types first (a stored or imported config is JSON: ``2.5`` epochs or ``"no"`` for a
-        flag must not reach the trainer), then ranges and combinations."""
+        flag must not reach the trainer), then ranges and combinations. A variant written with
+        options becomes its canonical name ("classic,activation=relu,subsampling=max" is
+        "modern")."""
         for f in fields(self):
             _check_type(f.name, getattr(self, f.name), _FIELD_TYPES[f.name])
         checks = [
-            (self.variant in VARIANTS, "variant", f"must be one of {', '.join(VARIANTS)}"),
+            (_variant_error(self.variant) is None, "variant", _variant_error(self.variant)),
             (self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}"),
             (self.schedule in SCHEDULES, "schedule", f"must be one of {', '.join(SCHEDULES)}"),
             (self.init in INITS, "init", f"must be one of {', '.join(INITS)}"),
             (self.recipe in RECIPES, "recipe", f"must be one of {', '.join(RECIPES)}"),
             (
-                self.recipe == "standard" or self.variant == "paper",
+                self.recipe == "standard" or _canonical(self.variant) == "paper",
                 "recipe",
                 "the paper recipes train the paper variant only",
             ),
@@ -93,6 +95,7 @@ class TrainConfig:
         for ok, name, why in checks:
             if not ok:
                 raise ConfigError(f"{name} = {getattr(self, name)!r}: {why}")
+        self.variant = get_variant(self.variant).name  # one network, one name in every run
         return self
 
     @classmethod
@@ -102,6 +105,19 @@ class TrainConfig:
             raise ConfigError(f"a training configuration is a mapping of fields, not {d!r:.40}")
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def _variant_error(name: str) -> str | None:
+    """Why ``name`` is not a variant ("classic", or e.g. "paper,output=linear"), or None."""
+    try:
+        get_variant(name)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def _canonical(name: str) -> str | None:
+    return None if _variant_error(name) else get_variant(name).name
 
 
 # The fields' types, resolved once (annotations are strings under postponed evaluation).
