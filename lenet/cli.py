@@ -21,7 +21,14 @@ from lenet.analysis.embed import EMBED_LAYERS, METHODS, Embedding, cached_embedd
 from lenet.analysis.metrics import evaluate_classification
 from lenet.data import MnistUnavailable, ensure_mnist, load_split
 from lenet.models import INITS, VARIANTS, normalization_of
-from lenet.runs import CheckpointError, MissingPackage, RunStore, export_onnx, export_tensorboard
+from lenet.runs import (
+    CheckpointError,
+    MissingPackage,
+    RunStore,
+    export_onnx,
+    export_tensorboard,
+    ladder,
+)
 from lenet.serving.cluster import ClusterUnavailable, connect
 from lenet.serving.embeddings import compute_in_background_process, embedding_path
 from lenet.training import (
@@ -154,6 +161,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="write event files into DIR/<run id>/ (an earlier export there is replaced); "
         "open them with: tensorboard --logdir DIR",
     )
+    la = sub.add_parser(
+        "ladder",
+        help="1998 -> today one change at a time: train each step, print its test error",
+    )
+    la.add_argument("--quick", action="store_true",
+                    help=f"{ladder.QUICK_EPOCHS} passes per step instead of "
+                    f"{ladder.FULL_EPOCHS} (about 6 minutes on two cores)")  # fmt: skip
+    la.add_argument("--seeds", type=_positive_int, default=1,
+                    help="train every step with seeds 0 … N-1 (default 1)")  # fmt: skip
+    la.add_argument("--only", default=None, metavar="KEY,KEY",
+                    help="only these steps: " + ", ".join(s.key for s in ladder.STEPS))  # fmt: skip
+    la.add_argument("--train-subset", type=_nonneg_int, default=0, metavar="N",
+                    help="train every step on N images (a try-out; 0: all 60,000)")  # fmt: skip
     r = sub.add_parser("runs", help="list stored runs")
     r.add_argument("--json", action="store_true")
     b = sub.add_parser(
@@ -381,6 +401,31 @@ def _cmd_export(args) -> int:
     return 0
 
 
+def _cmd_ladder(args) -> int:
+    only = [k.strip() for k in args.only.split(",") if k.strip()] if args.only else None
+    started = time.perf_counter()
+
+    def on_run(row: dict) -> None:
+        error = row["test_error"][-1]
+        print(f"step {row['step']} {row['key']:<9} seed {row['seed']}: "
+              f"{'-' if error is None else f'{error:.2f} %'} test error "
+              f"({row['change']}; run {row['run']}, {row['seconds'][-1]:.0f} s)",
+              file=sys.stderr)  # fmt: skip
+
+    try:
+        record = ladder.climb(args.quick, args.seeds, only, on_run=on_run,
+                              train_subset=args.train_subset)  # fmt: skip
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    steps = [{k: row[k] for k in ("step", "key", "change", "variant", "test_error",
+                                   "mean_error", "spread", "runs")}
+             for row in record["steps"]]  # fmt: skip
+    print(json.dumps({"ladder": record["ladder"], "quick": args.quick, "epochs": record["epochs"],
+                      "seeds": args.seeds, "finished": record["finished"], "steps": steps,
+                      "wall_seconds": round(time.perf_counter() - started, 1)}))  # fmt: skip
+    return 0 if record["finished"] else 1
+
+
 def _cmd_runs(args) -> int:
     infos = RunStore().list()
     if args.json:
@@ -416,6 +461,7 @@ COMMANDS = {
     "eval": _cmd_eval,
     "embed": _cmd_embed,
     "export": _cmd_export,
+    "ladder": _cmd_ladder,
     "runs": _cmd_runs,
     "bench": _cmd_bench,
 }
