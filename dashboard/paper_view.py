@@ -6,12 +6,15 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from formatting import format_duration
 from layout import chart
 from lenet import plots
 from lenet.analysis.paper import CHANGES, PAPER_TEST_ERROR, PAPER_TEST_ERROR_DISTORTED
 from lenet.models import VARIANTS, LeNet5, count_parameters
+from lenet.runs.ladder import QUICK_EPOCHS, STEPS
+from navigation import link
 
-__all__ = ["error_section", "changes_table"]
+__all__ = ["error_section", "changes_table", "ladder_section"]
 
 
 def _passes(n: int) -> str:
@@ -64,3 +67,69 @@ def changes_table(best: dict) -> pd.DataFrame:
     rows["parameters"] = {v: f"{count_parameters(LeNet5(v)):,}" for v in columns}
     rows["best stored test accuracy"] = {v: best_text(v) for v in columns}
     return pd.DataFrame(rows).T.rename_axis("stage").reset_index()
+
+
+def _steps_table(record: dict | None) -> pd.DataFrame:
+    """Every step: its change, what it is, the network it trains and, once measured, its test
+    error (the seeds' mean, and their range when there are several)."""
+    measured = {row["key"]: row for row in (record or {}).get("steps", [])}
+    rows = []
+    for i, step in enumerate(STEPS):
+        row = measured.get(step.key, {})
+        error = row.get("mean_error")
+        spread = row.get("spread") or []
+        text = "—" if error is None else f"{error:.2f} %"
+        if error is not None and len(row.get("test_error", [])) > 1:
+            text += f" ({spread[0]:.2f}–{spread[1]:.2f})"
+        rows.append({"step": i, "change": step.change, "test error": text,
+                     "network": row.get("variant", "—"), "what it is": step.why})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _show_steps(table: pd.DataFrame) -> None:
+    st.table(table.set_index("step"))  # a table, not a grid: its sentences wrap
+
+
+def ladder_section(record: dict | None) -> None:
+    """The measured ladder (``lenet.runs.ladder``) as a waterfall whose bars open their runs,
+    and the steps as a table; without one, the steps and how to measure them."""
+    if record is None or all(row.get("mean_error") is None for row in record["steps"]):
+        st.info(
+            "No ladder has been measured in this runs folder yet. On the server, "
+            "`python -m lenet ladder --quick` trains the ten steps below one after another, "
+            f"{QUICK_EPOCHS} passes each (about 6 minutes on two cores; without `--quick`, "
+            "the paper's 20 passes), and stores each as a run: its bars appear here."
+        )
+        _show_steps(_steps_table(None))
+        return
+    steps = record["steps"]
+    event = chart(plots.ladder_figure(steps, PAPER_TEST_ERROR), key="pp_ladder",
+                  on_select="rerun", selection_mode="points")  # fmt: skip
+    seeds = record.get("seeds", 1)
+    seconds = sum(sum(row.get("seconds", [])) for row in steps)
+    state = (
+        "" if record.get("finished") else " It has not finished: the steps after these are missing."
+    )
+    st.caption(
+        f"Each step trains the network of the one above with one change, {record['epochs']} "
+        f"passes over the 60,000 training digits, {seeds} seed{'s' * (seeds != 1)} per step "
+        f"({format_duration(seconds)} of training in all). A bar runs from the step before's "
+        "test error to its own: green where the change lowered it, red where it raised it. "
+        + (
+            "A dash marks each seed: where they overlap, the change is within the noise."
+            if seeds > 1
+            else "With one seed per step a small difference may be the seed's "
+            "doing; `--seeds 3` measures it."
+        )
+        + f"{state} Click a bar to open its run."
+    )
+    picked = [p.get("customdata") for p in (event.selection.points if event else [])]
+    for index, _ in filter(None, picked):
+        row = steps[index]
+        st.markdown(f"**Step {row['step']}: {row['change']}** — network `{row['variant']}`")
+        for run_id, present in zip(row["runs"], row.get("present", []), strict=False):
+            if present:
+                link("runs", label=f"Open run {run_id}", query_params={"run": run_id})
+            else:
+                st.caption(f"Run {run_id} has been deleted; its number stays in the ladder.")
+    _show_steps(_steps_table(record))

@@ -40,7 +40,8 @@ def test_paper_page_with_a_paper_fast_run(tmp_path, use_runs):
     assert result.status == distorted.status == "finished"
     use_runs(tmp_path)
     at = _render()
-    assert not at.info  # kernels, error and comparison all have a run to show
+    # kernels, error and comparison all have a run to show; only the ladder is not measured
+    assert [i.value for i in at.info if "No ladder has been measured" not in i.value] == []
     shown = {m.label: m.value for m in at.metric}
     # each compared with its own figure of the paper: 0.95 % plain, 0.8 % with distortions
     assert (
@@ -54,3 +55,31 @@ def test_paper_page_with_a_paper_fast_run(tmp_path, use_runs):
     changes = at.dataframe[1].value.set_index("stage")
     assert changes.loc["best stored test accuracy", "paper"].endswith("after 1 epoch")
     assert changes.loc["best stored test accuracy", "classic"] == "—"
+
+
+def test_paper_page_without_a_ladder_lists_its_steps_and_how_to_measure_them(tmp_path, use_runs):
+    use_runs(tmp_path)
+    at = _render()
+    assert any("python -m lenet ladder --quick" in i.value for i in at.info)
+    steps = at.table[0].value
+    assert list(steps.index) == list(range(10))
+    assert steps["change"].iloc[0] == "the 1998 network and recipe"
+    assert set(steps["test error"]) == {"—"}
+
+
+def test_paper_page_shows_the_measured_ladder_from_its_runs(tmp_path, use_runs):
+    from lenet.runs.ladder import climb
+
+    store = RunStore(tmp_path)
+    record = climb(quick=True, only=["tanh", "inputs"], store=store, train_subset=300, threads=1)
+    use_runs(tmp_path)
+    at = _render()
+    assert not any("No ladder has been measured" in i.value for i in at.info)
+    steps = at.table[0].value
+    for row in record["steps"]:
+        info = store.get(row["runs"][0]).info()
+        assert steps.loc[row["step"], "test error"] == f"{100 - info.last_test_acc:.2f} %"
+        assert steps.loc[row["step"], "network"] == info.variant
+    assert steps.loc[0, "test error"] == "—"  # not climbed this time
+    assert any("3 passes over the 60,000 training digits, 1 seed per step" in c.value
+               for c in at.caption)  # fmt: skip

@@ -14,9 +14,9 @@ from lenet.analysis.paper import (
 )
 from lenet.models import LeNet5, summary
 from lenet.models.paper import DIGIT_BITMAPS, PAPER_TABLE, c3_connections, closest_bitmaps
-from lenet.runs import CheckpointError
+from lenet.runs import CheckpointError, ladder
 from lenet.training import LESSONS
-from paper_view import changes_table, error_section
+from paper_view import changes_table, error_section, ladder_section
 from train_form import preset_duration
 
 st.title("The 1998 paper, side by side")
@@ -110,3 +110,11 @@ st.caption(
     "ReLU and max-pooling. Optimizer rows are the defaults; accuracies come from the runs "
     "stored here."
 )
+
+# ------------------------------------------------------------------ the ladder
+st.header("1998 → today, one change at a time")
+st.caption(
+    "From the paper's network and recipe to the modern network in ten steps, each changing one "
+    "thing and measured on the 10,000 test digits: which of 1998's choices still matter?"
+)
+ladder_section(ladder.latest(services.store()))
