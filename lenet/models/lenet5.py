@@ -91,7 +91,7 @@ def _built_from_options() -> list[Variant]:
 def variant_name(arch: Architecture) -> str:
     """The canonical name of ``arch``: a registered variant's name when it is one, else the
     registered variant it differs from least (the first one on a tie) and those options, in
-    option order: ``"paper,output=linear,c3=dense"``."""
+    option order: ``"paper,c3=dense,output=linear"``."""
     named = _built_from_options()
     if not named:
         raise ValueError("no variant built from options is registered")
