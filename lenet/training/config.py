@@ -64,14 +64,15 @@ class TrainConfig:
         "modern")."""
         for f in fields(self):
             _check_type(f.name, getattr(self, f.name), _FIELD_TYPES[f.name])
+        variant, why_not = _canonical_variant(self.variant)
         checks = [
-            (_variant_error(self.variant) is None, "variant", _variant_error(self.variant)),
+            (variant is not None, "variant", why_not),
             (self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}"),
             (self.schedule in SCHEDULES, "schedule", f"must be one of {', '.join(SCHEDULES)}"),
             (self.init in INITS, "init", f"must be one of {', '.join(INITS)}"),
             (self.recipe in RECIPES, "recipe", f"must be one of {', '.join(RECIPES)}"),
             (
-                self.recipe == "standard" or _canonical(self.variant) == "paper",
+                self.recipe == "standard" or variant == "paper",
                 "recipe",
                 "the paper recipes train the paper variant only",
             ),
@@ -95,7 +96,7 @@ class TrainConfig:
         for ok, name, why in checks:
             if not ok:
                 raise ConfigError(f"{name} = {getattr(self, name)!r}: {why}")
-        self.variant = get_variant(self.variant).name  # one network, one name in every run
+        self.variant = variant  # one network, one name in every run
         return self
 
     @classmethod
@@ -107,17 +108,13 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
-def _variant_error(name: str) -> str | None:
-    """Why ``name`` is not a variant ("classic", or e.g. "paper,output=linear"), or None."""
+def _canonical_variant(name: str) -> tuple[str | None, str]:
+    """(the canonical name of variant ``name``, "") — "classic", or e.g. "paper,output=linear"
+    — or (None, why it is not one)."""
     try:
-        get_variant(name)
+        return get_variant(name).name, ""
     except ValueError as e:
-        return str(e)
-    return None
-
-
-def _canonical(name: str) -> str | None:
-    return None if _variant_error(name) else get_variant(name).name
+        return None, str(e)
 
 
 # The fields' types, resolved once (annotations are strings under postponed evaluation).
