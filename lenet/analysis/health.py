@@ -76,8 +76,9 @@ def activation_kind(model: nn.Module) -> dict[str, tuple[str | None, float | Non
     for name in HEALTH_LAYERS:
         layer = getattr(model, name)
         act = getattr(layer, "act", layer)
-        if type(act) in _BOUNDS:
-            kind = ("saturated", _BOUNDS[type(act)])
+        bound = next((b for cls, b in _BOUNDS.items() if isinstance(act, cls)), None)
+        if bound is not None:  # the trainer's faster tanh (``lenet.models.fast``) is a Tanh
+            kind = ("saturated", bound)
         elif isinstance(act, nn.ReLU):
             kind = ("dead", None)
         elif isinstance(act, _POOLS):

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import Tensor, nn
 
+from lenet import speed
 from lenet.analysis.health import health, live_health, probe_batch
 from lenet.analysis.metrics import evaluate_classification
 from lenet.data import Split, load_split
@@ -172,6 +173,7 @@ def train(
     """
     cfg = config.validate()
     configure_threads(cfg.threads)
+    speed.keep_freed_memory()
     governor = ThreadGovernor.shared(cfg.threads) if share_cores else None
     control = control or Control()
     if run is None and store is not None:
