@@ -96,6 +96,7 @@ def _child_s(code: str) -> float:
 
 def bench_breakdown(batch_size: int = 128, threads: int = 2) -> dict:
     configure_threads(threads)
+    speed.keep_freed_memory()  # as the trainer does
     cfg = replace(PRESETS["default"], epochs=1, batch_size=batch_size, variant="classic")
     train, test = load_split("train"), load_split("test")
     model = speed.prepare_model(build_model(cfg.variant, cfg.init, seed=cfg.seed))
