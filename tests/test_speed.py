@@ -41,10 +41,14 @@ def _trained(monkeypatch, baseline: bool, cfg: TrainConfig):
     return result, {k: v.detach().contiguous() for k, v in result.model.state_dict().items()}
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
-def test_the_fast_path_trains_the_same_network_as_the_baseline(mnist_small, monkeypatch, optimizer):
-    cfg = replace(PRESETS["default"], epochs=2, batch_size=64, optimizer=optimizer, threads=1,
-                  lr=0.01 if optimizer == "adam" else 0.05)  # fmt: skip
+@pytest.mark.parametrize(
+    "variant, optimizer", [("classic", "adam"), ("classic", "sgd"), ("modern", "adam")]
+)
+def test_the_fast_path_trains_the_same_network_as_the_baseline(
+    mnist_small, monkeypatch, variant, optimizer
+):
+    cfg = replace(PRESETS["default"], variant=variant, epochs=2, batch_size=64, threads=1,
+                  optimizer=optimizer, lr=0.01 if optimizer == "adam" else 0.05)  # fmt: skip
     slow, slow_weights = _trained(monkeypatch, True, cfg)
     fast, fast_weights = _trained(monkeypatch, False, cfg)
     assert slow.final["test_acc"] > 85  # it did learn, so the comparison means something
