@@ -217,12 +217,12 @@ def step():
     opt.zero_grad()
     F.cross_entropy(model(x), y).backward()
     opt.step()
-for _ in range(5):
-    step()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(20):
     step()
-faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 20
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(50):
+    step()
+faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 50
 print(json.dumps({"kept": kept, "faults_per_step": faults}))
 """
 
@@ -234,8 +234,9 @@ def test_kept_memory_means_a_training_step_takes_no_fresh_pages():
     report = json.loads(out.stdout.strip().splitlines()[-1])
     if not report["kept"]:
         pytest.skip("this C library has no mallopt (not glibc)")
-    # without it, each step's 2.4 MB tensors came back as ~1,700 freshly zeroed pages
-    assert report["faults_per_step"] < 20
+    # Without it, each step's 2.4 MB tensors came back as 1,500-2,100 freshly zeroed pages;
+    # with it, a few dozen at most (the heap still grows now and then, beside other work).
+    assert report["faults_per_step"] < 300
 
 
 @pytest.mark.parametrize("variant", ["classic", "modern"])
