@@ -33,7 +33,7 @@ from lenet.serving import (
 )
 from lenet.serving.people import MAX_NAME, clean_name
 from lenet.serving.policy import check_start, expected_seconds, queue_order
-from lenet.training import PRESETS, ConfigError, Control, TrainConfig, train
+from lenet.training import PRESETS, TYPICAL_SECONDS, ConfigError, Control, TrainConfig, train
 from test_train import _synthetic_split
 
 TOKEN = "the-class-token-for-tests"
@@ -318,7 +318,7 @@ def test_expected_seconds_uses_finished_runs_speed_else_the_presets_time():
     assert fallback == expected_seconds(cfg, []) > 0
     assert expected_seconds(replace(cfg, epochs=4), []) == pytest.approx(2 * fallback)
     quick = PRESETS["quick"]
-    assert expected_seconds(quick, []) == pytest.approx(7)  # the preset's measured time
+    assert expected_seconds(quick, []) == pytest.approx(TYPICAL_SECONDS["quick"])  # measured
 
 
 def test_class_settings_round_trip_and_refuse_nonsense(tmp_path):

@@ -202,16 +202,16 @@ LESSONS: dict[str, tuple[str, str]] = {
 }
 
 # Wall time of each preset trained alone on the development machine (2 shared x86_64 cores;
-# `python -m lenet train --preset <name>`, the whole process), so a page can say how long a run
-# takes before anyone has run it here. The paper rows are the README's.
+# `python -m lenet train --preset <name> --no-store`, the whole process, 2026-12-07), so a page
+# can say how long a run takes before anyone has run it here. The paper rows are the README's.
 TYPICAL_SECONDS: dict[str, float] = {
-    "default": 35,
-    "fast99": 29,
-    "lr-too-high": 6,
-    "lr-too-low": 16,
-    "overfit-500": 55,
-    "quick": 7,
-    "zero-init": 12,
+    "default": 12,
+    "fast99": 13,
+    "lr-too-high": 2,
+    "lr-too-low": 5,
+    "overfit-500": 13,
+    "quick": 2,
+    "zero-init": 5,
     "paper-fast": 414,
     "paper": 640,
 }
