@@ -203,7 +203,7 @@ LESSONS: dict[str, tuple[str, str]] = {
 
 # Wall time of each preset trained alone on the development machine (2 shared x86_64 cores;
 # `python -m lenet train --preset <name> --no-store`, the whole process, 2026-12-07), so a page
-# can say how long a run takes before anyone has run it here. The paper rows are the README's.
+# can say how long a run takes before anyone has run it here.
 TYPICAL_SECONDS: dict[str, float] = {
     "default": 12,
     "fast99": 13,
@@ -212,8 +212,8 @@ TYPICAL_SECONDS: dict[str, float] = {
     "overfit-500": 13,
     "quick": 2,
     "zero-init": 5,
-    "paper-fast": 414,
-    "paper": 640,
+    "paper-fast": 189,
+    "paper": 298,
 }
 
 # The preset each recipe starts from: `--recipe paper-fast` alone means that preset's epochs,
