@@ -149,7 +149,7 @@ def test_train_offers_every_preset_with_its_duration(runs_dir):
     assert at.select_slider(key="cfg_batch_size").value == fast.batch_size == 32
     assert at.number_input(key="cfg_epochs").value == fast.epochs == 20
     assert at.selectbox(key="cfg_init").value == "paper"
-    assert "about 6 min 54 s on a 2-core machine" in " ".join(c.value for c in at.caption)
+    assert "about 3 min 09 s on a 2-core machine" in " ".join(c.value for c in at.caption)
 
 
 def test_train_tiny_run_to_the_end(runs_dir):
