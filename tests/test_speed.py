@@ -182,6 +182,15 @@ def test_the_compile_free_optimizer_steps_and_saves_as_torchs(monkeypatch):
     assert restored.state_dict()["state"][0]["step"] == 3
 
 
+def _report_of(code: str, baseline: bool) -> dict:
+    """The JSON line a fresh Python process running ``code`` prints last."""
+    env = {**os.environ, speed.BASELINE_ENV: "1" if baseline else "0"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 _FRESH_PROCESS = """
 import json, sys
 from lenet.training import TrainConfig, train
@@ -194,11 +203,7 @@ print(json.dumps({"dynamo": "torch._dynamo" in sys.modules, "acc": result.final[
 def test_a_training_process_never_imports_the_compiler(real_raw, baseline):
     """``import torch._dynamo`` costs a fresh process a second; the baseline shows it is the
     optimizer that imports it, so this test checks the thing that was fixed."""
-    env = {"LENET_BASELINE": "1" if baseline else "0"}
-    out = subprocess.run([sys.executable, "-c", _FRESH_PROCESS], capture_output=True, text=True,
-                         env={**os.environ, **env}, timeout=300)  # fmt: skip
-    assert out.returncode == 0, out.stderr[-2000:]
-    report = json.loads(out.stdout.strip().splitlines()[-1])
+    report = _report_of(_FRESH_PROCESS, baseline)
     assert report["acc"] > 50
     assert report["dynamo"] is baseline
 
@@ -228,10 +233,7 @@ print(json.dumps({"kept": kept, "faults_per_step": faults}))
 
 
 def test_kept_memory_means_a_training_step_takes_no_fresh_pages():
-    out = subprocess.run([sys.executable, "-c", _PAGE_FAULTS], capture_output=True, text=True,
-                         env={**os.environ, "LENET_BASELINE": "0"}, timeout=300)  # fmt: skip
-    assert out.returncode == 0, out.stderr[-2000:]
-    report = json.loads(out.stdout.strip().splitlines()[-1])
+    report = _report_of(_PAGE_FAULTS, baseline=False)
     if not report["kept"]:
         pytest.skip("this C library has no mallopt (not glibc)")
     # Without it, each step's 2.4 MB tensors came back as 1,500-2,100 freshly zeroed pages;
