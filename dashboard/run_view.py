@@ -7,6 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 import services
+from board_view import keep_alive
 from coach_view import coach_notes
 from formatting import final_metrics, format_duration, live_metrics
 from health_view import health_chart
@@ -23,6 +24,7 @@ __all__ = [
     "queued_view",
     "live_view",
     "ended_view",
+    "still_view",
     "act",
     "watch_run",
     "training_now",
@@ -88,10 +90,15 @@ def training_now_live(shown: str | None) -> None:
     training_now(services.job_manager().board()["jobs"], shown)
 
 
-@st.fragment(run_every=2.0)  # thirty waiting students: half the polls of once a second
+QUEUED_EVERY_S = 2.0  # thirty waiting students: half the polls of once a second
+LIVE_EVERY_S = 1.0
+
+
+@st.fragment(run_every=QUEUED_EVERY_S)
 def queued_view(run_id: str, me: Participant) -> None:
+    keep_alive("queued_view", QUEUED_EVERY_S)
     jm = services.job_manager()
-    board = jm.board()  # one look at the class: this run's place, and who trains meanwhile
+    board = jm.board()  # one look at the class: this run's place, and whether one is paused
     snap = next((j for j in board["jobs"] if j["id"] == run_id), None)
     if snap is None:  # cancelled, here or by the teacher: the page draws what is left
         st.rerun(scope="app")
@@ -114,7 +121,6 @@ def queued_view(run_id: str, me: Participant) -> None:
             on_click=_cancel,
             args=(run_id, me),
         )
-    training_now(board["jobs"], run_id)
 
 
 def charts(curves, key: str) -> None:
@@ -126,8 +132,9 @@ def charts(curves, key: str) -> None:
     acc_col.plotly_chart(plots.accuracy_figure(*args, **kw), key=f"acc_{key}")
 
 
-@st.fragment(run_every=1.0)
+@st.fragment(run_every=LIVE_EVERY_S)
 def live_view(run_id: str, me: Participant) -> None:
+    keep_alive("live_view", LIVE_EVERY_S)
     jm = services.job_manager()
     try:
         snap = jm.snapshot(run_id)
@@ -194,6 +201,22 @@ def _controls(jm, run_id: str, me: Participant, state: str, lr: float) -> None:
         key="set_lr",
         help="Takes effect at the next step and is marked on the curves; the schedule stops.",
     )
+
+
+@st.fragment
+def still_view(run_id: str | None, me: Participant) -> None:
+    """An ended run (or none, ``None``), drawn once: a fragment without a timer, so that the
+    Train page's place for its run holds a fragment whatever the run's state. Resumed here or
+    elsewhere, the run is drawn live at the next full redraw; pressing Resume starts it."""
+    if run_id is None:
+        return
+    jm = services.job_manager()
+    if jm.has(run_id) and jm.snapshot(run_id)["state"] in ev.UNFINISHED:
+        st.rerun(scope="app")  # resumed (its Resume button reruns only this fragment)
+    info = services.store().get(run_id).info()
+    ended_view(run_id, info.config, me)
+    if not may_control(me, info.owner):
+        st.caption("Only its owner and the teacher can resume or delete it.")
 
 
 def ended_view(run_id: str, config: dict, me: Participant) -> None:

@@ -58,6 +58,17 @@ def metrics(at) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
+# The Train page's main column in every state: its title, then notes, who else trains, the run's
+# heading and the run itself, each a block (the last a fragment). A fragment's update that lands
+# after the page was redrawn for another state must find the same kind of slot at its place: one
+# that found none blanked a student's page when the teacher started a run.
+TRAIN_SLOTS = ["Title", "Block", "Block", "Block", "Block"]
+
+
+def slots(at) -> list[str]:
+    return [type(c).__name__ for c in at.main.children.values()]
+
+
 def poll(at, until, timeout: float = 180.0) -> AppTest:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -189,11 +200,13 @@ def test_train_second_viewer_is_queued_and_can_watch(runs_dir, monkeypatch):
     try:
         at = open_page("train").run()
         assert "Training now: Bob." in texts(at)
+        assert slots(at) == TRAIN_SLOTS  # no run shown
         at.button(key="start").click().run()
         assert not at.exception
         mine = at.session_state["run_id"]
         assert mine != job and jm.snapshot(mine)["state"] == "queued"
         assert "**Waiting in the queue**, next in line" in texts(at)
+        assert "Training now: Bob." in texts(at) and slots(at) == TRAIN_SLOTS  # queued
         assert not at.warning  # no refusal: Start never answers "busy" now
         at.button(key=f"watch_{job}").click().run()
         assert not at.exception
@@ -202,6 +215,7 @@ def test_train_second_viewer_is_queued_and_can_watch(runs_dir, monkeypatch):
         assert "Watching Bob's run: only they and the teacher can pause" in texts(at)
         assert not {"Pause", "Resume", "Stop", "Set rate"} & {b.label for b in at.button}
         assert "Training now: Bob." not in texts(at)  # the run shown is not listed again
+        assert slots(at) == TRAIN_SLOTS  # live
     finally:
         for queued in jm.queue():
             jm.cancel(queued.id, bob if queued.id == job else person(STUDENT_ID))
@@ -219,6 +233,7 @@ def test_train_url_with_stored_or_unknown_run(two_runs, monkeypatch):
     assert not at.exception
     assert "Test accuracy (top-1)" in metrics(at)
     assert {c.key for c in at.get("plotly_chart")} == {"loss_done", "acc_done", "health_done"}
+    assert slots(at) == TRAIN_SLOTS  # ended
     newest = RunStore(two_runs).list()[0].id
     for bad in ("../../etc/passwd", "20990101-000000-abcdef"):
         at = open_page("train")
@@ -226,6 +241,7 @@ def test_train_url_with_stored_or_unknown_run(two_runs, monkeypatch):
         at.run()
         assert not at.exception
         assert "doesn't exist here" in texts(at) and "run" not in at.query_params
+        assert slots(at) == TRAIN_SLOTS  # the note sits in its slot
         # Runs from before owners are the teacher's: a student with none follows the newest.
         assert any(newest in h.value for h in at.subheader)
         assert "you follow the teacher's run" in texts(at)

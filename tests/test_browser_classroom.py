@@ -11,6 +11,7 @@ keeps each student who they are; the Class page lists all four.
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import pytest
@@ -141,8 +142,8 @@ def test_a_class_of_four_trains_in_turn(browser, start_streamlit):
         pages[ANN].get_by_text("later if a paused run stays paused").wait_for()
         _start(pages[BOB], 6000, 1)  # other settings than Ann's: the sweep has an axis
         pages[BOB].get_by_text("Waiting in the queue, 1 run(s) ahead of it").wait_for()
-        for name in (ANN, BOB):
-            assert pages[name].get_by_role("button", name="Cancel this run").count() == 1
+        for name in (ANN, BOB):  # exactly one (a second would fail the wait: strict)
+            pages[name].get_by_role("button", name="Cancel this run").wait_for()
         wait_until(
             lambda: "1 training · 2 waiting" in sidebar_text(pages[CY]),
             10,
@@ -212,6 +213,13 @@ def test_a_class_of_four_trains_in_turn(browser, start_streamlit):
             assert_no_exception(page)
         real = {w: [e for e in es if not HEALTH_PROBE.search(e)] for w, es in errors.items()}
         assert all(not es for es in real.values()), real
+    except Exception:
+        for who, page in pages.items():  # what each browser showed and said when it failed
+            print(f"{who}: {errors[who]}")
+            with contextlib.suppress(Exception):
+                screenshot(page, f"FAILED-classroom-{who}")
+        print(server.logs())
+        raise
     finally:
         for context in contexts.values():
             context.close()

@@ -219,6 +219,19 @@ def test_a_live_page_redraws_only_when_what_it_shows_changed():
     assert len(asked) == 2
 
 
+def test_a_frozen_live_fragment_is_noticed_but_not_in_a_background_tab():
+    from board_view import stalled
+
+    live = {"live_view": (1.0, 100.0)}  # a 1 s fragment that last ran at t = 100 s
+    assert not stalled(live, last_poll=108.0, now=109.0)  # 9 s: late, not yet frozen
+    assert stalled(live, last_poll=108.0, now=111.0)  # 11 s while the poll kept its 2 s
+    assert not stalled(live, last_poll=90.0, now=111.0)  # the poll slept too: a hidden tab
+    assert not stalled(live, last_poll=None, now=111.0)  # the first poll has nothing to go by
+    assert not stalled({}, last_poll=108.0, now=111.0)  # a page without a live fragment
+    assert not stalled({"queued_view": (4.0, 100.0)}, last_poll=118.0, now=119.0)  # 19 < 5 × 4
+    assert stalled({"queued_view": (4.0, 100.0)}, last_poll=118.0, now=121.0)
+
+
 def test_a_units_sum_is_written_with_the_numbers_explain_unit_gives():
     import torch
 

@@ -9,10 +9,9 @@ import identity
 import services
 from board_view import redraw_when
 from lenet.serving import ClusterUnavailable, QueueFull
-from lenet.serving.people import may_control
 from lenet.training import LESSONS, PRESETS, ConfigError, lesson_of
 from lenet.training import events as ev
-from run_view import ended_view, live_view, queued_view, show_refusal, training_now_live, watch_run
+from run_view import live_view, queued_view, show_refusal, still_view, training_now_live, watch_run
 from train_form import FORM_FIELDS, choose_run, describe
 from train_sidebar import lesson_form
 
@@ -35,16 +34,22 @@ follow = not me.is_teacher and st.sidebar.toggle(
 )
 lesson, start = lesson_form(may_start, "The teacher has set the class to watch only.")
 
-
+# The main column has the same slots whatever it shows (no run, or a queued, live or ended
+# one): notes, who else trains, the run's heading, and the run itself, which is always a
+# fragment. A fragment's timer can still fire once after the page was redrawn for another
+# state; its update then lands in a slot of the same kind, where the next redraw replaces it,
+# instead of at a place the new page doesn't have (which blanked the whole page).
+notes = st.container()
 if start:
     cfg = replace(PRESETS[lesson], **{f: st.session_state[f"cfg_{f}"] for f in FORM_FIELDS})
     try:
         watch_run(jm.start(cfg, me, lesson=lesson))
     except (QueueFull, PermissionError, ClusterUnavailable) as e:
-        st.warning(str(e), icon=":material/hourglass_top:")
+        notes.warning(str(e), icon=":material/hourglass_top:")
     except ConfigError as e:
-        st.error(f"This configuration can't train: {e}")
-show_refusal()
+        notes.error(f"This configuration can't train: {e}")
+with notes:
+    show_refusal()
 
 # Which run to show (train_form.choose_run): the address, this browser's last run, one's own,
 # or the teacher's spotlight for a student who follows it.
@@ -56,7 +61,7 @@ for candidate in (linked, last):
         try:
             services.store().get(candidate)  # KeyError: malformed, unknown or deleted
         except KeyError:
-            st.info(f"Run “{candidate[:40]}” doesn't exist here (any more), so it isn't shown.")
+            notes.info(f"Run “{candidate[:40]}” doesn't exist here (any more), so it isn't shown.")
             st.query_params.pop("run", None)
             st.session_state.pop("run_id", None)
             linked = None if candidate == linked else linked
@@ -81,14 +86,14 @@ def _what_decides(board: dict) -> tuple:
 
 
 redraw_when(_what_decides, board)
-shown_row = next((j for j in board["jobs"] if j["id"] == run_id), None)
-if not (shown_row and shown_row["state"] == ev.QUEUED):  # a queued run's own view says it
-    training_now_live(run_id)
+training_now_live(run_id)
+head = st.container()
 if not run_id:
-    st.info(
+    head.info(
         "Choose a lesson (or set the knobs) in the sidebar and press **Start training**.",
         icon=":material/arrow_back:",
     )
+    still_view(None, me)
     st.stop()
 
 snap = jm.snapshot(run_id) if jm.has(run_id) else None
@@ -101,15 +106,14 @@ where = ""
 if status.get("backend") == "ray":  # trained by an actor on a cluster: on which node
     node = status.get("node")
     where = f" · on the Ray cluster, node {node[:8]}" if isinstance(node, str) else " · on Ray"
-st.subheader(f"Run {run_id} · {describe(config)}")
-st.caption(f"The run is {whose}{where}{following}.")
-if (name := lesson_of(config)) is not None:
-    st.caption(f"Lesson **{LESSONS[name][0]}** · **Watch:** {LESSONS[name][1]}")
+with head:
+    st.subheader(f"Run {run_id} · {describe(config)}")
+    st.caption(f"The run is {whose}{where}{following}.")
+    if (name := lesson_of(config)) is not None:
+        st.caption(f"Lesson **{LESSONS[name][0]}** · **Watch:** {LESSONS[name][1]}")
 if snap and snap["state"] == ev.QUEUED:
     queued_view(run_id, me)
 elif snap and snap["state"] in ev.ACTIVE:
     live_view(run_id, me)
 else:
-    ended_view(run_id, config, me)
-if not may_control(me, owner) and snap is None:
-    st.caption("Only its owner and the teacher can resume or delete it.")
+    still_view(run_id, me)
