@@ -146,6 +146,28 @@ def test_the_faster_layers_leave_other_inputs_to_torch():
     assert torch.equal(twin(x), conv(x))
 
 
+def test_the_modern_network_pools_before_its_relu_to_the_same_maps_and_gradients():
+    plain = build_model("modern", seed=3)
+    twin = build_model("modern", seed=3)
+    twin.__class__ = fast.LeNet5
+    assert fast._pools_before_relu(twin.C1, twin.S2) and fast._pools_before_relu(twin.C3, twin.S4)
+    x = torch.randn(16, 1, 32, 32)
+    x[:, :, :8] = -5.0  # whole windows with nothing positive: no gradient passes either way
+    labels = torch.randint(0, 10, (16,))
+    out_plain, out_twin = plain(x), twin(x)
+    assert torch.equal(out_twin, out_plain)
+    F.cross_entropy(out_plain, labels).backward()
+    F.cross_entropy(out_twin, labels).backward()
+    for (name, a), b in zip(plain.named_parameters(), twin.parameters(), strict=True):
+        assert torch.equal(a.grad, b.grad), name
+    # tanh, or average pooling, does not commute with the pooling: computed layer by layer
+    assert not fast._pools_before_relu(twin.C1, nn.AvgPool2d(2))
+    relu_avg = build_model("classic", seed=0)
+    relu_avg.C1.act = nn.ReLU()
+    assert not fast._pools_before_relu(relu_avg.C1, relu_avg.S2)
+    assert not fast._pools_before_relu(twin.C1, nn.MaxPool2d(3, stride=2))
+
+
 @pytest.mark.parametrize("variant", ["classic", "modern", "paper"])
 def test_prepare_model_swaps_layers_and_keeps_weights_and_outputs(variant, monkeypatch):
     monkeypatch.setenv(speed.BASELINE_ENV, "")

@@ -12,6 +12,8 @@ README's numbers come from, with a batch of 128 (``128 × 6 × 28 × 28`` maps a
   four times faster than torch's own pooling of these shapes (0.57 ms, now 0.14), bit for bit.
 - ``Conv2d``: C5's 5×5 kernels cover its whole 5×5 input, so the convolution is one matrix
   product, computed as one.
+- ``LeNet5``: the modern network max-pools before its ReLU (the same maps and gradients), so
+  the ReLU and its gradient pass over a quarter of the values: a step 8-10 % shorter.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["Tanh", "AvgPool2d", "Conv2d", "FAST_TWINS"]
+from lenet.models import lenet5
+from lenet.models.blocks import ConvAct
+
+__all__ = ["Tanh", "AvgPool2d", "Conv2d", "LeNet5", "FAST_TWINS"]
 
 # Below this many elements one torch kernel beats the few that the faster form takes.
 _SMALL = 4096
@@ -94,9 +99,48 @@ class Conv2d(nn.Conv2d):
         return out[:, :, None, None]  # (N, out_channels, 1, 1)
 
 
+def _pools_before_relu(conv_act: nn.Module, subsample: nn.Module) -> bool:
+    """A convolution and its ReLU followed by 2×2 max-pooling (the modern network's C1 then S2,
+    C3 then S4): ReLU keeps every order, so max(relu(a), relu(b), ...) = relu(max(a, b, ...)),
+    and the ReLU can come after the pooling, on a quarter of the values."""
+    pool = subsample
+    return (
+        type(conv_act) is ConvAct
+        and type(getattr(conv_act, "act", None)) is nn.ReLU
+        and type(pool) is nn.MaxPool2d
+        and pool.kernel_size in (2, (2, 2))
+        and pool.stride in (2, (2, 2))
+        and pool.padding in (0, (0, 0))
+        and pool.dilation in (1, (1, 1))
+        and not pool.ceil_mode
+        and not pool.return_indices
+    )
+
+
+class LeNet5(lenet5.LeNet5):
+    """``LeNet5`` whose forward pass max-pools before the ReLU where that gives the same maps
+    (``_pools_before_relu``). The ReLU then reads and writes a quarter of the values, and so
+    does its gradient: C1's maps for a batch of 128 are 2.4 MB, more than these cores keep
+    in cache, and each pass over them costs a few tenths of a millisecond. The gradients are
+    the same too: each window's maximum is the same value at the same place, and where it is
+    not positive no gradient passes either way. The layers themselves are unchanged, so
+    calling them one by one (as ``lenet.analysis`` does) still shows C1's own maps."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        for conv_act, subsample in ((self.C1, self.S2), (self.C3, self.S4)):
+            if _pools_before_relu(conv_act, subsample):
+                x = torch.relu(subsample(conv_act.conv(x)))
+            else:
+                x = subsample(conv_act(x))
+        x = self.C5(x).flatten(1)
+        x = self.F6(x)
+        return self.logits(self.OUTPUT(x))
+
+
 # Each layer torch builds, and its faster twin (exact types: a subclass is left alone).
 FAST_TWINS: dict[type, type] = {
     nn.Tanh: Tanh,
     nn.AvgPool2d: AvgPool2d,
     nn.Conv2d: Conv2d,
+    lenet5.LeNet5: LeNet5,
 }
