@@ -22,11 +22,31 @@ __all__ = ["current", "me", "plain", "names", "owner_name", "name_box"]
 # (some private modes, blocked site data) still gets an id, for as long as the tab is open.
 # A teacher link's token leaves the address here, in the history entry itself: removed by the
 # server instead, it would stay in the entry before, one "Back" away.
+# The script also reloads a page that Streamlit's own script broke: on a machine short of CPU,
+# a fragment's update that arrives after a full redraw of another layout throws "Bad delta
+# path" (or "Cannot set a node at a delta path") in the browser, which leaves the page blank
+# and cut off from the server. A reload brings it back as it was (the id is in local storage,
+# the run in the address or followed again); at most once in 30 s, so it can't loop.
 _PARTICIPANT = st.components.v2.component(
     "lenet_participant",
     html="",
     js="""
 export default function (component) {
+  if (!window.lenetRecovers) {
+    window.lenetRecovers = true;
+    window.addEventListener("error", (event) => {
+      if (!/Bad delta path|Cannot set a node at a delta path/.test(String(event.message))) return;
+      let last = 0;
+      try {
+        last = Number(window.sessionStorage.getItem("lenet-reloaded")) || 0;
+      } catch (e) {}
+      if (Date.now() - last < 30000) return;
+      try {
+        window.sessionStorage.setItem("lenet-reloaded", String(Date.now()));
+      } catch (e) {}
+      window.location.reload();
+    });
+  }
   const key = "lenet-participant";
   let id = null;
   try {

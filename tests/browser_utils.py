@@ -198,10 +198,35 @@ def wait_until(predicate, timeout: float = 90.0, what: str = "condition") -> Non
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+_OUTLINE_JS = """() => {
+  const out = [];
+  const walk = (el, depth) => {
+    for (const child of el.children) {
+      const id = child.getAttribute("data-testid");
+      if (!id) { walk(child, depth); continue; }
+      const text = (child.innerText || "").replace(/\\s+/g, " ").slice(0, 60);
+      const stale = child.getAttribute("data-stale") === "true" ? " (stale)" : "";
+      out.push("  ".repeat(depth) + id + stale + ": " + text);
+      if (["stVerticalBlock", "stLayoutWrapper"].includes(id) && depth < 4) walk(child, depth + 1);
+    }
+  };
+  const main = document.querySelector('[data-testid="stMain"] [data-testid="stVerticalBlock"]');
+  if (main) walk(main, 0);
+  return out.join("\\n");
+}"""
+
+
+def outline(page) -> str:
+    """The main column's blocks and elements, a line each (what a failed test's page held)."""
+    return page.evaluate(_OUTLINE_JS)
+
+
 def progress_text(page) -> str:
-    """The Train page's progress line ("Running · epoch 1 of 2 · step 10 of 94 · ..."), or ""."""
+    """The Train page's progress line ("Running · epoch 1 of 2 · step 10 of 94 · ..."), or "".
+    The last one drawn: on cores shared by several browsers and a training run, Streamlit can
+    leave a stale copy of a live fragment above the one it keeps redrawing."""
     bars = page.locator('[data-testid="stProgress"]')
-    return bars.first.inner_text() if bars.count() else ""
+    return bars.last.inner_text() if bars.count() else ""
 
 
 def progress_step(page) -> int:

@@ -270,3 +270,24 @@ def test_stopping_the_server_mid_run_leaves_it_interrupted(page, start_streamlit
     assert "exit code" not in info.message and info.epochs_done >= 1
     run = RunStore(server.runs_dir).get(run_id)
     assert run.load_model(info.epochs_done).variant == "classic"  # finished epochs are kept
+
+
+def test_a_page_broken_by_streamlits_delta_path_race_reloads_once(page, start_streamlit):
+    """The error a stray fragment update throws in the browser (it leaves the page blank) makes
+    the page reload itself, once: a second one within 30 s is left alone, so it can't loop."""
+    server = start_streamlit()
+    open_app(page, f"{server.url}/Train")
+    page.get_by_text("Choose a lesson (or set the knobs)").wait_for()
+    throw = "() => setTimeout(() => { throw new Error('Bad delta path index 4 (should be "
+    throw += "between [0, 3])'); }, 0)"
+    with page.expect_navigation(timeout=30_000):
+        page.evaluate(throw)
+    wait_for_streamlit_idle(page, timeout=60_000, settle_ms=0)
+    page.get_by_text("Choose a lesson (or set the knobs)").wait_for()
+    page.evaluate("() => { window.reloads = 'not yet'; }")
+    page.evaluate(throw)
+    page.wait_for_timeout(3_000)
+    assert page.evaluate("() => window.reloads") == "not yet"  # the same page: no second reload
+    page.evaluate("() => setTimeout(() => { throw new Error('something else'); }, 0)")
+    page.wait_for_timeout(1_000)
+    assert page.evaluate("() => window.reloads") == "not yet"  # only that error reloads
