@@ -204,7 +204,7 @@ def _controls(jm, run_id: str, me: Participant, state: str, lr: float) -> None:
 
 
 @st.fragment
-def still_view(run_id: str | None, me: Participant) -> None:
+def still_view(run_id: str | None, me: Participant, config: dict, owner: dict) -> None:
     """An ended run (or none, ``None``), drawn once: a fragment without a timer, so that the
     Train page's place for its run holds a fragment whatever the run's state. Resumed here or
     elsewhere, the run is drawn live at the next full redraw; pressing Resume starts it."""
@@ -213,9 +213,8 @@ def still_view(run_id: str | None, me: Participant) -> None:
     jm = services.job_manager()
     if jm.has(run_id) and jm.snapshot(run_id)["state"] in ev.UNFINISHED:
         st.rerun(scope="app")  # resumed (its Resume button reruns only this fragment)
-    info = services.store().get(run_id).info()
-    ended_view(run_id, info.config, me)
-    if not may_control(me, info.owner):
+    ended_view(run_id, config, me)
+    if not may_control(me, owner):
         st.caption("Only its owner and the teacher can resume or delete it.")
 
 

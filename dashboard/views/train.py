@@ -93,7 +93,7 @@ if not run_id:
         "Choose a lesson (or set the knobs) in the sidebar and press **Start training**.",
         icon=":material/arrow_back:",
     )
-    still_view(None, me)
+    still_view(None, me, {}, {})
     st.stop()
 
 snap = jm.snapshot(run_id) if jm.has(run_id) else None
@@ -116,4 +116,4 @@ if snap and snap["state"] == ev.QUEUED:
 elif snap and snap["state"] in ev.ACTIVE:
     live_view(run_id, me)
 else:
-    still_view(run_id, me)
+    still_view(run_id, me, config, owner)

@@ -99,11 +99,10 @@ class Conv2d(nn.Conv2d):
         return out[:, :, None, None]  # (N, out_channels, 1, 1)
 
 
-def _pools_before_relu(conv_act: nn.Module, subsample: nn.Module) -> bool:
+def _pools_before_relu(conv_act: nn.Module, pool: nn.Module) -> bool:
     """A convolution and its ReLU followed by 2×2 max-pooling (the modern network's C1 then S2,
     C3 then S4): ReLU keeps every order, so max(relu(a), relu(b), ...) = relu(max(a, b, ...)),
     and the ReLU can come after the pooling, on a quarter of the values."""
-    pool = subsample
     return (
         type(conv_act) is ConvAct
         and type(getattr(conv_act, "act", None)) is nn.ReLU
@@ -126,15 +125,10 @@ class LeNet5(lenet5.LeNet5):
     not positive no gradient passes either way. The layers themselves are unchanged, so
     calling them one by one (as ``lenet.analysis`` does) still shows C1's own maps."""
 
-    def forward(self, x: Tensor) -> Tensor:
-        for conv_act, subsample in ((self.C1, self.S2), (self.C3, self.S4)):
-            if _pools_before_relu(conv_act, subsample):
-                x = torch.relu(subsample(conv_act.conv(x)))
-            else:
-                x = subsample(conv_act(x))
-        x = self.C5(x).flatten(1)
-        x = self.F6(x)
-        return self.logits(self.OUTPUT(x))
+    def convolve_and_subsample(self, conv: nn.Module, subsample: nn.Module, x: Tensor) -> Tensor:
+        if _pools_before_relu(conv, subsample):
+            return torch.relu(subsample(conv.conv(x)))
+        return subsample(conv(x))
 
 
 # Each layer torch builds, and its faster twin (exact types: a subclass is left alone).

@@ -189,13 +189,17 @@ class LeNet5(nn.Module):
         self._register_load_state_dict_pre_hook(_rename_old_keys, with_module=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.C1(x)  # (N, 6, 28, 28)
-        x = self.S2(x)  # (N, 6, 14, 14)
-        x = self.C3(x)  # (N, 16, 10, 10)
-        x = self.S4(x)  # (N, 16, 5, 5)
+        x = self.convolve_and_subsample(self.C1, self.S2, x)  # (N, 6, 28, 28) -> (N, 6, 14, 14)
+        x = self.convolve_and_subsample(self.C3, self.S4, x)  # (N, 16, 10, 10) -> (N, 16, 5, 5)
         x = self.C5(x).flatten(1)  # (N, 120, 1, 1) -> (N, 120)
         x = self.F6(x)  # (N, 84)
         return self.logits(self.OUTPUT(x))  # (N, 10)
+
+    def convolve_and_subsample(
+        self, conv: nn.Module, subsample: nn.Module, x: torch.Tensor
+    ) -> torch.Tensor:
+        """C1 then S2, or C3 then S4 (``lenet.models.fast`` computes some pairs faster)."""
+        return subsample(conv(x))
 
     def logits(self, output: torch.Tensor) -> torch.Tensor:
         """OUTPUT's values as logits: distances (the paper's RBF) are negated."""
