@@ -103,10 +103,13 @@ def run_table(infos: list, names: dict[str, str] | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
-def run_label(info) -> str:
-    """How a run is named in a picker: id, variant, status and best test accuracy."""
+def run_label(info, owner: str | None = None) -> str:
+    """How a run is named in a picker: whose it is first (in a class, the first thing one looks
+    for, and what a narrow sidebar still shows), then id, variant, status and best accuracy.
+    ``owner``: the name its owner goes by now, else the one stored with the run."""
     acc = f"{info.best_test_acc:.2f}%" if info.best_test_acc is not None else "no test yet"
-    return f"{info.id} · {info.variant} · {info.status} · {acc}"
+    owner = owner or str(info.owner.get("name", "?"))
+    return f"{owner} · {info.id} · {info.variant} · {info.status} · {acc}"
 
 
 def median_duration(infos: list) -> float | None:

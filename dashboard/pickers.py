@@ -17,7 +17,8 @@ from lenet.serving import ClusterUnavailable, QueueFull
 from lenet.training import PRESETS
 from lenet.training import events as ev
 
-__all__ = ["LIVE", "checkpointed_runs", "model_picker", "default_run", "pick_model", "play_on"]
+__all__ = ["LIVE", "checkpointed_runs", "model_picker", "default_run", "link_notes", "pick_model",
+           "play_on"]  # fmt: skip
 
 LIVE = "live"  # the epoch value that means "the running job's latest weights"
 VIEW_RUN, VIEW_EPOCH = "view_run", "view_epoch"  # the choice every inspection page shares
@@ -48,7 +49,7 @@ def model_picker(key: str, allow_live: bool = True, default_run: str | None = No
     if not runs:
         return None
     ids = [i.id for i in runs]
-    labels = {i.id: run_label(i) for i in runs}
+    labels = {i.id: run_label(i, identity.owner_name(i.owner)) for i in runs}
     wanted = default_run or st.query_params.get("run") or st.session_state.get(VIEW_RUN)
     index = ids.index(wanted) if wanted in ids else 0
     run_id = st.sidebar.selectbox(
@@ -159,9 +160,12 @@ def play_on() -> None:
 
 def default_run(notes: list[str], epoch_key: str | None = None) -> str | None:
     """The run a page opens on: ``?run=<id>`` when it has a checkpoint, else the one the other
-    inspection pages show, else the newest finished one. A ``?run=`` that is unknown or not yet
-    checkpointed adds a note to ``notes`` and is ignored. With ``epoch_key`` (the picker's
-    epoch widget key), a valid ``?epoch=`` of that run preselects the epoch on the first visit.
+    inspection pages show, else the one the Train page showed last, else this participant's
+    newest finished one, else anyone's newest finished one.
+
+    A ``?run=`` that is unknown or not yet checkpointed adds a note to ``notes`` and is ignored.
+    With ``epoch_key`` (the picker's epoch widget key), a valid ``?epoch=`` of that run
+    preselects the epoch on the first visit.
     """
     store = services.store()
     infos = {i.id: i for i in store.list()}
@@ -182,13 +186,23 @@ def default_run(notes: list[str], epoch_key: str | None = None) -> str | None:
                 else:
                     notes.append(f"ignored epoch={epoch}: run {wanted} has no checkpoint for it")
             return wanted
-    shared = st.session_state.get(VIEW_RUN)  # the run another inspection page shows
-    if shared in infos and infos[shared].status != ev.CORRUPT and store.get(shared).epochs():
-        return shared
+    # the run another inspection page shows, else the one the Train page showed last
+    # ("run_id": run_view.watch_run)
+    for seen in (st.session_state.get(VIEW_RUN), st.session_state.get("run_id")):
+        if seen in infos and infos[seen].status != ev.CORRUPT and store.get(seen).epochs():
+            return seen
+    person = identity.me()
     finished = [
-        i.id for i in infos.values() if i.status == ev.FINISHED and store.get(i.id).epochs()
-    ]
-    return finished[0] if finished else None  # list() is newest first
+        i for i in infos.values() if i.status == ev.FINISHED and store.get(i.id).epochs()
+    ]  # newest first, as list() gives them
+    mine = [i for i in finished if person is not None and i.owner.get("id") == person.id]
+    return (mine or finished)[0].id if finished else None
+
+
+def link_notes(notes: list[str]) -> None:
+    """Say which parts of the page's address were ignored (``default_run``'s notes)."""
+    if notes:
+        st.warning("Part of the link was not understood and is ignored: " + "; ".join(notes) + ".")
 
 
 def pick_model(key: str):
@@ -201,7 +215,10 @@ def pick_model(key: str):
     if quick:
         _quick_progress(job)
     if checkpointed_runs() or quick:  # a quick job's first checkpoint is on the way
-        return model_picker(key)
+        notes: list[str] = []
+        picked = model_picker(key, default_run=default_run(notes, f"{key}_epoch"))
+        link_notes(notes)
+        return picked
     st.info(
         "There is no trained model yet, so there is nothing to look inside. A quick one "
         "learns from 6,000 digits for one epoch, in a few seconds, right here (the Train "

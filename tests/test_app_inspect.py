@@ -2,7 +2,7 @@
 
 import io
 import shutil
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import pytest
 from PIL import Image, ImageDraw
@@ -209,6 +209,38 @@ def test_damaged_checkpoint_gives_its_message(runs_dir, tmp_path, use_runs):
     at = open_page()
     assert not at.exception
     assert "could not be loaded" in texts(at)
+
+
+def test_an_unknown_run_in_the_link_is_named_and_ignored(runs_dir, use_runs):
+    use_runs(runs_dir)
+    trained = next(p.name for p in runs_dir.iterdir() if RunStore.valid_id(p.name))
+    for page in (FEATURE_MAPS, KERNELS):
+        at = open_page(page, run="20990101-000000-abcdef")
+        assert not at.exception
+        assert "ignored run=20990101-000000-abcdef" in texts(at), page
+        picker = at.selectbox(key=f"{'fm' if page == FEATURE_MAPS else 'kn'}_run")
+        assert picker.value == trained  # the page still shows a model
+
+
+def test_a_student_opens_their_own_newest_run_and_sees_whose_each_run_is(tmp_path, use_runs):
+    """Ann's run finished first, Bob's after it: the pages open on Ann's run for Ann (not the
+    newest of the class), and every run in the picker names its owner first."""
+    use_runs(tmp_path)
+    store = RunStore(tmp_path)
+    ann = app_utils.person(app_utils.STUDENT_ID, "Ann")
+    bob = app_utils.person("another-student-of-the-tests", "Bob")
+    cfg = TrainConfig(train_subset=500, epochs=1, log_every=5, threads=1)
+    runs = {}
+    for who in (ann, bob):
+        run = store.create(asdict(cfg), owner=who.owner())
+        assert train(cfg, run=run).status == "finished"
+        runs[who.name] = run.id
+    for page, key in ((FEATURE_MAPS, "fm_run"), (KERNELS, "kn_run")):
+        at = open_page(page)
+        assert not at.exception
+        picker = at.selectbox(key=key)
+        assert picker.value == runs["Ann"], page
+        assert sorted(o.split(" · ")[0] for o in picker.options) == ["Ann", "Bob"]
 
 
 # ------------------------------------------------------------------------------ Kernels

@@ -130,7 +130,7 @@ def test_run_table_lists_every_run_with_its_hyperparameters():
         and table.iloc[1]["message"] == "config.json is missing"
     )
     assert run_table([]).empty and "best test %" in run_table([]).columns
-    assert run_label(infos[0]) == "20240101-120000-abcdef · classic · finished · 98.70%"
+    assert run_label(infos[0]) == "Teacher · 20240101-120000-abcdef · classic · finished · 98.70%"
     assert run_label(infos[1]).endswith("corrupt · no test yet")
 
 

@@ -11,7 +11,7 @@ from lenet.analysis.health import PROBE_SIZE
 from lenet.runs import curves_from_events
 from lenet.training.events import end_state
 from navigation import link
-from pickers import default_run, model_picker, play_on
+from pickers import default_run, link_notes, model_picker, play_on
 
 st.title("Health: are the units still learning?")
 st.caption(
@@ -29,8 +29,7 @@ if picked is None:
     st.stop()
 _, run_id, epoch = picked
 st.query_params.update(run=run_id, epoch=str(epoch))
-if notes:
-    st.warning("Part of the link was not understood and is ignored: " + "; ".join(notes) + ".")
+link_notes(notes)
 run = services.store().get(run_id)
 epochs = run.epochs()
 records = health_view.records(run_id, tuple(epochs))

@@ -9,7 +9,7 @@ from lenet.analysis.metrics import confusion_matrix, per_class_accuracy
 from lenet.analysis.predictions import filter_predictions, prediction_summary, with_history
 from lenet.models import normalization_of
 from navigation import link
-from pickers import default_run, model_picker, play_on
+from pickers import default_run, link_notes, model_picker, play_on
 from prediction_params import SORT_LABELS, paginate, parse_prediction_params
 from prediction_view import (
     clicked,
@@ -55,8 +55,7 @@ table = services.predictions(run_id, epoch)  # all 10,000 rows, computed once pe
 history = learned_history(run_id, epoch)
 table = with_history(table, history)
 test = services.split("test", normalization_of(model.variant))
-if notes:
-    st.warning("Part of the link was not understood and is ignored: " + "; ".join(notes) + ".")
+link_notes(notes)
 
 summary = prediction_summary(table)
 cm = confusion_matrix(table["label"].to_numpy(), table["prediction"].to_numpy())
