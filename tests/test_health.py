@@ -226,6 +226,24 @@ def test_a_run_writes_a_record_with_every_checkpoint_and_live_shares_in_its_even
     assert [fig.data[i].y[-1] for i in range(6)] == [100 * last[n] for n in HEALTH_LAYERS]
 
 
+def test_a_run_shorter_than_the_health_interval_still_ends_each_epoch_on_a_measurement(
+    tiny, monkeypatch, tmp_path
+):
+    """A run of a second or two gets one reading by the clock; the last "batch" event of each
+    epoch measures too, so "at the end" on the Train page is the end, and matches the epoch's
+    health record."""
+    monkeypatch.setattr(train_mod, "HEALTH_EVERY_S", 3600.0)  # the clock alone: only the first
+    store = RunStore(tmp_path)
+    result = train(CFG, store=store)
+    batches = [e for e in result.history if e["type"] == "batch"]
+    measured = [b for b in batches if "health" in b]
+    ends = [max((b for b in batches if b["epoch"] == e), key=lambda b: b["step"]) for e in (1, 2)]
+    assert all("health" in b for b in ends)
+    assert len(measured) == 3  # the first by the clock, then each epoch's last
+    record = store.get(result.run_id).health()[2]
+    assert ends[-1]["health"]["saturated"] == pytest.approx(record["shares"]["saturated"])
+
+
 def test_a_run_that_blows_up_shows_its_units_pinned_at_the_ends(tiny):
     result = train(replace(CFG, optimizer="sgd", lr=1e3, schedule="constant"))
     assert result.status == "diverged"
