@@ -81,14 +81,9 @@ def _varied_axes(fig):
         if len(set(d.values)) > 1:
             varied.append(d)
             continue
-        value = d.values[0]
-        if d.ticktext:  # a category axis: its values are indices into the names
-            shown = d.ticktext[int(value)]
-        elif d.label.startswith("learning rate"):  # drawn as log10
-            shown = f"{10**value:g}"
-        else:
-            shown = f"{value:,g}"
-        same.append(f"{d.label.replace(' (log10)', '')} {shown}")
+        value = d.values[0]  # the axis' one tick says it as the chart would
+        shown = d.ticktext[list(d.tickvals).index(value)] if d.ticktext else f"{value:,g}"
+        same.append(f"{d.label.replace(' (log scale)', '')} {shown}")
     fig.data[0].dimensions = [*varied, accuracy]
     fig.update_layout(margin=dict(r=90))  # room for the colour bar beside the last axis
     return fig, ", ".join(same)

@@ -246,7 +246,16 @@ def test_class_page_with_runs_of_several_owners(classroom):
     assert all(len(d["values"]) == 4 for d in sweep["dimensions"])  # one line per finished run
     # Only the settings that differ between runs get an axis; the rest are said in words.
     labels = [d["label"] for d in sweep["dimensions"]]
-    assert labels == ["learning rate (log10)", "batch size", "epochs", "best test accuracy (%)"]
+    assert labels == [
+        "learning rate (log scale)",
+        "batch size",
+        "epochs",
+        "best test accuracy (%)",
+    ]
+    lr, batch, epochs, accuracy = sweep["dimensions"]
+    assert lr["ticktext"] == ["0.003", "0.01", "0.03"]  # the rates the runs used, not log10
+    assert min(lr["values"]) > lr["range"][0] and max(lr["values"]) < lr["range"][1]
+    assert all(t.isdigit() for t in epochs["ticktext"])  # whole epochs only
     assert "Left out, the same in every run: training images 60,000, optimizer adam, " in texts(at)
     curves = json.loads(charts["class_curves"].proto.spec)["data"]
     assert len(curves) == 5

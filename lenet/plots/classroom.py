@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import plotly.graph_objects as go
+from plotly.colors import sequential
 
 from lenet.plots.style import COLORS, base_layout
 
@@ -63,18 +64,49 @@ def sweep_figure(rows: list[dict], height: int = 420) -> go.Figure:
         return dict(label=key, values=[names.index(str(r[key])) for r in rows],
                     tickvals=list(range(len(names))), ticktext=names)  # fmt: skip
 
+    log_lr = [math.log10(r["lr"]) for r in rows]
+    decades = range(math.floor(min(log_lr)), math.ceil(max(log_lr)) + 1)
     dimensions = [
-        dict(label="learning rate (log10)", values=[math.log10(r["lr"]) for r in rows]),
-        dict(label="batch size", values=[r["batch_size"] for r in rows]),
-        dict(label="epochs", values=[r["epochs"] for r in rows]),
-        dict(label="training images", values=[r["train_images"] for r in rows]),
+        _numeric_axis("learning rate (log scale)", log_lr, lambda v: f"{10**v:g}", decades),
+        _numeric_axis("batch size", [r["batch_size"] for r in rows], lambda v: f"{v:,.0f}"),
+        _numeric_axis("epochs", [r["epochs"] for r in rows], lambda v: f"{v:,.0f}"),
+        _numeric_axis("training images", [r["train_images"] for r in rows], lambda v: f"{v:,.0f}"),
         categorical("optimizer", optimizers),
         categorical("variant", variants),
-        dict(label="best test accuracy (%)", values=acc),
+        _accuracy_axis(acc),
     ]
-    line = dict(color=acc, colorscale="Viridis", showscale=True,
+    # Viridis without its palest yellows, which a thin line on white hides
+    line = dict(color=acc, colorscale=_VISIBLE_VIRIDIS, showscale=True,
                 colorbar=dict(title=dict(text="test %", side="top"), thickness=12))  # fmt: skip
     fig = go.Figure(go.Parcoords(line=line, dimensions=dimensions,
                                  labelfont=dict(size=13), tickfont=dict(size=11)))  # fmt: skip
-    fig.update_layout(**base_layout(height, margin=dict(l=60, r=40, t=60, b=30), axes=False))
+    fig.update_layout(**base_layout(height, margin=dict(l=90, r=40, t=60, b=30), axes=False))
     return fig
+
+
+_VISIBLE_VIRIDIS = sequential.Viridis[:8]
+
+
+def _accuracy_axis(acc: list[float]) -> dict:
+    """The accuracy axis, from a whole percent below the worst run to one above the best (at
+    most 100): the axis' ends are labelled, and no line lies on them."""
+    low, high = math.floor(min(acc) - 0.5), min(100, math.ceil(max(acc) + 0.5))
+    return dict(label="best test accuracy (%)", values=acc, range=[low, high])
+
+
+def _numeric_axis(label: str, values: list[float], shown, many=(), ticks: int = 8) -> dict:
+    """A parallel-coordinates axis of settings: ticks at the values the runs used, written by
+    ``shown`` (a learning rate as 0.003, not its log10; 6,000 images, not "6k"), or at
+    ``many`` when there are more than ``ticks`` of them (whole numbers when there is no
+    ``many``); and a range a little wider than the values, so a line at the lowest or highest
+    is not hidden by the axis' end."""
+    low, high = min(values), max(values)
+    pad = (high - low) * 0.08 or 1.0
+    axis = dict(label=label, values=values, range=[low - pad, high + pad])
+    distinct = sorted(set(values))
+    at = distinct if len(distinct) <= ticks else [v for v in many if low <= v <= high]
+    if at:
+        axis.update(tickvals=list(at), ticktext=[shown(v) for v in at])
+    else:
+        axis.update(tickformat=",d")  # whole numbers, written out
+    return axis
