@@ -19,6 +19,7 @@ __all__ = [
     "live_metrics",
     "final_metrics",
     "run_table",
+    "DURATION_HELP",
     "run_label",
     "median_duration",
 ]
@@ -65,6 +66,13 @@ def final_metrics(out: dict) -> list[tuple[str, str]]:
         ("Training time", format_duration(out.get("train_seconds"))),
         ("Images / s", f"{ips:,.0f}" if ips else "–"),
     ]
+
+
+# What a run's "duration" counts, beside the Train page's "Training time" (the steps alone).
+DURATION_HELP = (
+    "From start to end: the training steps, the test pass after each epoch and saving each "
+    "checkpoint. The Train page's training time counts the training steps alone."
+)
 
 
 # fmt: off

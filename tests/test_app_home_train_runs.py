@@ -122,6 +122,8 @@ def test_home_lists_latest_runs(two_runs, monkeypatch):
     assert not at.exception
     table = at.dataframe[-1].value
     assert len(table) == 2 and set(table["status"]) == {"finished"}
+    # "duration" says what it counts, beside the Train page's training time
+    assert "the training steps alone" in at.dataframe[-1].proto.columns
     st.cache_resource.clear()
 
 

@@ -3,7 +3,7 @@
 import streamlit as st
 
 import services
-from formatting import run_table
+from formatting import DURATION_HELP, run_table
 from lenet import plots
 from lenet.data import MnistUnavailable, ensure_mnist
 from lenet.models import (
@@ -126,7 +126,10 @@ with runs_col:
             hide_index=True,
             placeholder="–",
             width="stretch",
-            column_config={"best test %": st.column_config.NumberColumn(format="%.2f")},
+            column_config={
+                "best test %": st.column_config.NumberColumn(format="%.2f"),
+                "duration": st.column_config.TextColumn(help=DURATION_HELP),
+            },
         )
 
 st.subheader("Explore")

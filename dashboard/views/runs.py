@@ -3,7 +3,7 @@
 import streamlit as st
 
 import identity
-from formatting import run_table
+from formatting import DURATION_HELP, run_table
 from lenet import plots
 from lenet.runs import MAX_TOTAL_BYTES, curves_from_events, import_run
 from lenet.serving.people import may_control
@@ -64,6 +64,7 @@ selection = st.dataframe(
         "lr": st.column_config.NumberColumn(format="%g"),
         "started": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
         "message": st.column_config.TextColumn(width="large"),
+        "duration": st.column_config.TextColumn(help=DURATION_HELP),
     },
 )
 chosen = [table["run"][i] for i in selection.selection.rows]
