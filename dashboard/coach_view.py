@@ -14,6 +14,7 @@ __all__ = ["coach_notes"]
 # An icon and its colour per rule: the colour says how serious, the icon what kind.
 ICONS = {
     "diverged": ":red[:material/local_fire_department:]",
+    "guessing": ":red[:material/casino:]",
     "too-slow": ":orange[:material/hourglass_bottom:]",
     "overfitting": ":orange[:material/call_split:]",
     "saturated": ":orange[:material/battery_alert:]",

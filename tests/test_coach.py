@@ -132,6 +132,26 @@ def test_a_spike_the_run_resumed_from_before_is_forgotten():
     assert coach(events[:3]) != [] and coach(events) == []
 
 
+# --- no better than a guess ---------------------------------------------------------------------
+
+
+def test_a_run_at_chance_after_an_epoch_is_guessing_with_its_accuracy():
+    # the zero-init lesson's end: every digit read as a 1, 11.35 % of the test digits
+    events = [start(), batch(10, 2.30, acc=11.0), epoch_end(1, 2.30, 11.2, 2.30, 11.35)]
+    (note,) = coach(events)
+    assert (note.rule, note.severity, note.lesson, note.epoch) == (
+        "guessing", "error", "zero-init", 1)  # fmt: skip
+    assert note.evidence.startswith("Test accuracy 11.35 % after epoch 1; a guess among ten")
+    assert "zero-init" in LESSONS
+
+
+@pytest.mark.parametrize("test_acc, guessing", [(c.GUESS_ACC, True), (c.GUESS_ACC + 0.01, False)])
+def test_guessing_at_its_edge_and_only_once_an_epoch_has_ended(test_acc, guessing):
+    epochs = [epoch_end(1, 2.0, 30.0, 2.1, 40.0), epoch_end(2, 1.9, 25.0, 2.2, test_acc)]
+    assert ("guessing" in rules(coach([start(epochs=2), *epochs]))) is guessing  # the newest
+    assert "guessing" not in rules(coach([start(), batch(10, 2.30, acc=9.0)]))
+
+
 # --- learning too slowly -----------------------------------------------------------------------
 
 

@@ -2,9 +2,10 @@
 
 ``coach(events)`` reads what a run logged (``lenet.training.events``: its "batch" events with
 their live health, "epoch", "lr" and the end) and returns ``Note``s: the loss diverged, it
-learns too slowly, it started to overfit, a layer's units are saturated or dead, a learning
-rate changed by hand helped or hurt. Each note quotes the events' own numbers and names the
-lesson preset (a key of ``PRESETS`` and ``LESSONS``) that shows the same effect.
+reads the test digits no better than a guess, it learns too slowly, it started to overfit, a
+layer's units are saturated or dead, a learning rate changed by hand helped or hurt. Each note
+quotes the events' own numbers and names the lesson preset (a key of ``PRESETS`` and
+``LESSONS``) that shows the same effect.
 
 Pure functions over the events: no training, no files. A live view calls it about once a second
 on the whole history, so every rule is a pass or two over the lists (about a millisecond for
@@ -29,6 +30,7 @@ __all__ = [
     "RULES",
     "CHANCE_LOSS",
     "EXPLODING_LOSS",
+    "GUESS_ACC",
     "SLOW_WINDOW",
     "SLOW_ENDS",
     "SLOW_DROP",
@@ -46,7 +48,8 @@ __all__ = [
 ]
 
 SEVERITIES = ("error", "warning", "info")  # the run is broken · going wrong · worth knowing
-RULES = ("diverged", "too-slow", "overfitting", "saturated", "dead", "lr-hurt", "lr-helped")
+RULES = ("diverged", "guessing", "too-slow", "overfitting", "saturated", "dead", "lr-hurt",
+         "lr-helped")  # fmt: skip
 
 # --- divergence --------------------------------------------------------------------------------
 CHANCE_LOSS = math.log(10)  # cross-entropy of a uniform guess over ten digits: where runs start
@@ -54,6 +57,12 @@ CHANCE_LOSS = math.log(10)  # cross-entropy of a uniform guess over ten digits: 
 # confidently wrong. The trainer itself stops a run at 100; between the two a run is lost but
 # still going, and a good run never logs more than its first batches' ~2.
 EXPLODING_LOSS = 4 * CHANCE_LOSS
+
+# --- no better than a guess -----------------------------------------------------------------------
+# Test accuracy after an epoch, %: a guess among ten digits gets 10 %, and the zero-init lesson,
+# which learns nothing, 11.35 %; a run that learned anything passes 50 % within its first epoch
+# (the quick lesson's 47 steps on 6,000 digits reach about 92 %).
+GUESS_ACC = 20.0
 
 # --- learning too slowly -----------------------------------------------------------------------
 # The loss is judged over the last SLOW_WINDOW logged batches since the rate last changed, or
@@ -120,6 +129,7 @@ def coach(
         curves, end = curves_from_events(events), ev.end_event(events)
     notes = [
         *_diverged(curves, end, config),
+        *_guessing(curves),
         *_too_slow(curves),
         *_overfitting(curves),
         *_unhealthy(curves, health),
@@ -171,6 +181,27 @@ def _diverged(curves: Curves, end: dict | None, config: TrainConfig | dict | Non
             "lr-too-high",
             last["step"],
             last.get("epoch"),
+        )
+    ]
+
+
+def _guessing(curves: Curves) -> list[Note]:
+    """The newest epoch's test accuracy is no better than a guess among the ten digits."""
+    done = [e for e in curves.epochs if _has(e, "test_acc")]
+    if not done or done[-1]["test_acc"] > GUESS_ACC:
+        return []
+    last = done[-1]
+    return [
+        Note(
+            "guessing",
+            "error",
+            "The network reads the test digits no better than a guess",
+            f"Test accuracy {last['test_acc']:.2f} % after epoch {last['epoch']}; a guess among "
+            "ten digits gets 10 %. Nothing it learned carries to new digits: too few training "
+            "images, a learning rate far too low, or units that all start alike.",
+            "zero-init",
+            last.get("step"),
+            last["epoch"],
         )
     ]
 
