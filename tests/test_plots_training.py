@@ -49,8 +49,12 @@ def test_compare_runs_figure_draws_train_and_test_per_run():
     c = curves_from_events(EVENTS)
     empty = curves_from_events([])
     fig = plots.compare_runs_figure({"a": c, "b": c, "diverged": empty}, "acc")
-    assert [t.name for t in fig.data] == ["a · train", "a · test", "b · train", "b · test"]
+    assert [t.name for t in fig.data] == ["a", "a · test", "b", "b · test"]
+    assert [t.showlegend for t in fig.data] == [None, False, None, False]  # each run named once
     assert list(fig.data[1].y) == [80.0]
     assert fig.data[0].line.color != fig.data[2].line.color
     loss = plots.compare_runs_figure({"a": c}, "loss")
     assert list(loss.data[1].y) == [0.8]
+    # the legend's lines below the curves add to the figure instead of squeezing the plot
+    six = plots.compare_runs_figure({str(i): c for i in range(6)}, "loss")
+    assert six.layout.height - six.layout.margin.b == loss.layout.height - loss.layout.margin.b

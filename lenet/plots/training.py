@@ -259,6 +259,8 @@ def compare_runs_figure(
     """Several runs overlaid, one colour each: the smoothed training curve (thin) and the test
     value per epoch (markers). ``metric`` is "loss" or "acc"; ``runs`` maps a label to
     ``lenet.runs.curves.Curves``. Batch-level curves make even one-epoch runs comparable.
+    The legend names each run once (the title says which line is which) and the figure grows
+    with it, so many runs do not squeeze the curves.
     """
     test_key = {"loss": "test_loss", "acc": "test_acc"}[metric]
     fig = go.Figure()
@@ -270,7 +272,7 @@ def compare_runs_figure(
                 y=smooth([b[metric] for b in c.batches]),
                 mode="lines",
                 legendgroup=label,
-                name=f"{label} · train",
+                name=label,
                 line=dict(color=color, width=1.8),
                 hovertemplate="epoch %{x:.2f}<br>train %{y:.4g}<extra>" + label + "</extra>",
             )
@@ -281,6 +283,7 @@ def compare_runs_figure(
                 mode="lines+markers",
                 legendgroup=label,
                 name=f"{label} · test",
+                showlegend=not c.batches,  # the run's train line names it in the legend
                 line=dict(color=color, width=2.5, dash="dot"),
                 marker=dict(size=9, symbol="diamond"),
                 hovertemplate="epoch %{x}<br>test %{y:.4g}<extra>" + label + "</extra>",
@@ -290,11 +293,14 @@ def compare_runs_figure(
         if metric == "loss"
         else "Accuracy %: train (smoothed, solid) and test top-1 (◆)"
     )
-    layout = base_layout(height, title, margin=dict(b=20))
-    # Below the plot: run labels are long, and a side legend would squeeze the curves.
+    extra = 24 * max(0, len(runs) - 2)  # about a legend line per run beyond two
+    layout = base_layout(height + extra, title, margin=dict(b=40 + extra))
+    # Below the plot, under the axis title: run labels are long, and a side legend would
+    # squeeze the curves.
     layout["legend"] = dict(
-        orientation="h", x=0, y=-0.22, xanchor="left", yanchor="top", font=dict(size=11)
-    )
+        orientation="h", x=0, y=-0.2, xanchor="left", yanchor="top", font=dict(size=11),
+        yref="paper",
+    )  # fmt: skip
     fig.update_layout(**layout)
     fig.update_xaxes(title_text="epoch", rangemode="tozero")
     if metric == "loss":
