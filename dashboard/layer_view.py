@@ -4,9 +4,12 @@ written out."""
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import streamlit as st
 
+import widget_keys
 from conv_animation import conv_animation
 from layout import PAGE_WIDTH, chart
 from lenet import explain_unit, plots
@@ -34,9 +37,11 @@ TABS = [
 ]
 
 
-def layer_tabs(model, x, result: dict, f6_map=None) -> None:
+def layer_tabs(model, x, result: dict, f6_map=None, digit: np.ndarray | None = None) -> None:
     """``result`` is ``predict_one(model, x)``: the maps come from it, nothing is recomputed.
-    ``f6_map()`` draws the F6 map tab (it needs the run and the digit, which the page knows)."""
+    ``f6_map()`` draws the F6 map tab (it needs the run and the digit, which the page knows).
+    ``digit``: the digit as chosen, before any probe changed it; a new one starts the unit
+    panel at its strongest units again."""
     acts = {name: a[0].numpy() for name, a in result["activations"].items()}
     scale = st.segmented_control(
         "Colour range",
@@ -79,7 +84,7 @@ def layer_tabs(model, x, result: dict, f6_map=None) -> None:
     if tabs[6].open and f6_map is not None:
         with tabs[6]:
             f6_map()
-    unit_panel(model, x, result)
+    unit_panel(model, x, result, digit)
 
 
 def _clicked(layer: str, event) -> None:
@@ -97,6 +102,7 @@ def _clicked(layer: str, event) -> None:
     st.session_state["fm_unit_layer"] = layer
     for i, value in enumerate(unit):
         st.session_state[f"fm_unit_{i}_{layer}"] = value
+    widget_keys.renew("fm", "unit")  # the panel's widgets start from the clicked unit
 
 
 def _strongest(act: np.ndarray) -> tuple[int, ...]:
@@ -104,20 +110,34 @@ def _strongest(act: np.ndarray) -> tuple[int, ...]:
     return tuple(int(i) for i in np.unravel_index(np.abs(act).argmax(), act.shape))
 
 
-def unit_panel(model, x, result: dict) -> None:
+def unit_panel(model, x, result: dict, digit: np.ndarray | None = None) -> None:
     """How one unit got its value: the numbers it read, its weights, the sum written out and
-    the activation function with this unit on it (``explain_unit``)."""
+    the activation function with this unit on it (``explain_unit``).
+
+    The chosen layer and unit are kept under plain keys (``fm_unit_layer``,
+    ``fm_unit_<i>_<layer>``), which a click on a map sets too; the widgets are a
+    ``widget_keys`` group seeded from them, so they show the unit the panel explains also
+    after a run that hid them. A new ``digit`` starts again at each layer's strongest unit."""
     st.subheader("How did this unit get its value?")
     st.caption(
         "Click a unit on a map above, or pick one here (it starts at the layer's strongest): "
         "the numbers it reads, outlined on the digit, its weights, their products, and the "
         "sum with its bias through the activation: the very value in the map."
     )
-    # Defaults go through the session state, which a click on a map also sets (a widget given
-    # both a default and a state set by code warns on the page).
+    seen = hashlib.sha1(np.asarray(x if digit is None else digit).tobytes()).hexdigest()
+    if st.session_state.get("_fm_unit_digit") != seen:  # another digit: its strongest units
+        st.session_state["_fm_unit_digit"] = seen
+        for key in [k for k in st.session_state if k.startswith("fm_unit_") and k[8:9].isdigit()]:
+            del st.session_state[key]
+        widget_keys.renew("fm", "unit")
+    prefix = widget_keys.group("fm", "unit", "layer")
+    # Widgets start from the plain keys through the session state (a widget given both a
+    # default and a state set by code warns on the page).
     if st.session_state.get("fm_unit_layer") not in li.LAYERS:  # new, or left as None
         st.session_state["fm_unit_layer"] = "C1"
-    layer = st.segmented_control("Layer", list(li.LAYERS), required=True, key="fm_unit_layer")
+    st.session_state.setdefault(f"{prefix}_layer", st.session_state["fm_unit_layer"])
+    layer = st.segmented_control("Layer", list(li.LAYERS), required=True, key=f"{prefix}_layer")
+    st.session_state["fm_unit_layer"] = layer
     act = result["activations"][layer][0].numpy()
     strongest = _strongest(act)
     if act.ndim == 3:
@@ -126,10 +146,13 @@ def unit_panel(model, x, result: dict) -> None:
         labels = (f"{layer} {'class' if layer == 'OUTPUT' else 'unit'}",)
     index = []
     for i, (col, label) in enumerate(zip(st.columns(len(labels)), labels, strict=True)):
-        key = f"fm_unit_{i}_{layer}"
-        if not isinstance(st.session_state.get(key), int):
-            st.session_state[key] = strongest[i]
-        index.append(int(col.number_input(label, 0, act.shape[i] - 1, key=key)))
+        plain = f"fm_unit_{i}_{layer}"
+        if not isinstance(st.session_state.get(plain), int):
+            st.session_state[plain] = strongest[i]
+        key = f"{prefix}_{i}_{layer}"
+        st.session_state.setdefault(key, st.session_state[plain])
+        st.session_state[plain] = int(col.number_input(label, 0, act.shape[i] - 1, key=key))
+        index.append(st.session_state[plain])
     index = tuple(index) if act.ndim == 3 else index[0]
     got = explain_unit(model, x, layer, index)
     left, right = st.columns([2.2, 1], gap="medium")

@@ -49,6 +49,15 @@ def charts(at) -> list[str]:
     return [c.key for c in at.get("plotly_chart")]
 
 
+def unit_layer(at):
+    """The unit panel's layer choice (its key changes when its widgets are renewed)."""
+    return next(w for w in at.segmented_control if w.label == "Layer")
+
+
+def unit_input(at, label: str):
+    return next(w for w in at.number_input if w.label == label)
+
+
 def open_page(name=FEATURE_MAPS, **query) -> AppTest:
     return app_utils.open_page(name, query, default_timeout=90).run()
 
@@ -86,16 +95,37 @@ def test_a_units_arithmetic_is_written_out_for_every_layer(runs_dir, use_runs):
     at = open_page()
     assert "How did this unit get its value?" in [h.value for h in at.subheader]
     for layer in ("C1", "S2", "C3", "S4", "C5", "F6", "OUTPUT"):
-        at.segmented_control(key="fm_unit_layer").set_value(layer).run()
+        unit_layer(at).set_value(layer).run()
         assert not at.exception, layer
         assert {"fm_unit_figure", "fm_unit_activation"} <= set(charts(at)), layer
         written = " ".join(m.value for m in at.markdown)
         assert "Σ" in written or "of the 4 values" in written, layer
-    at.segmented_control(key="fm_unit_layer").set_value("C3").run()
-    at.number_input(key="fm_unit_0_C3").set_value(15).run()
-    at.number_input(key="fm_unit_1_C3").set_value(9).run()
+    unit_layer(at).set_value("C3").run()
+    unit_input(at, "C3 map").set_value(15).run()
+    unit_input(at, "row").set_value(9).run()
     assert not at.exception
     assert "(6 S2 maps × 5×5, times the kernel)" in " ".join(m.value for m in at.markdown)
+    assert [unit_input(at, label).value for label in ("C3 map", "row")] == [15, 9]
+
+
+def test_another_digit_starts_the_unit_panel_at_its_strongest_unit(runs_dir, use_runs):
+    use_runs(runs_dir)
+    at = open_page()
+    unit_layer(at).set_value("C1").run()
+    for label in ("C1 map", "row", "col"):
+        unit_input(at, label).set_value(0).run()  # the corner: background
+    at.number_input[0].set_value(7).run()  # another test digit
+    assert not at.exception
+    run = next(p.name for p in runs_dir.iterdir() if RunStore.valid_id(p.name))
+    model = RunStore(runs_dir).get(run).load_model()
+    from lenet.analysis.introspection import activations
+    from lenet.data import load_split
+
+    c1 = activations(model, load_split("test").images[7:8])["C1"][0].abs()
+    strongest = [int(i) for i in divmod(int(c1.argmax()), 28 * 28)]
+    strongest = [strongest[0], *divmod(strongest[1], 28)]
+    assert [unit_input(at, label).value for label in ("C1 map", "row", "col")] == strongest
+    assert unit_layer(at).value == "C1"  # the layer stays as chosen
 
 
 def test_sample_link_selects_that_test_image_and_bad_links_are_ignored(runs_dir, use_runs):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 
 import numpy as np
@@ -265,6 +266,14 @@ def test_draw_a_one_with_the_mouse(page, app):
     assert page.get_by_text("How your digit was prepared").is_visible()
     assert page.locator('[data-testid="stImage"]').count() >= 6  # the preprocessing steps
     assert _charts(page, 3) >= 3  # input, top-3, C1 maps
+    # The unit panel, hidden while the canvas was empty, shows the unit it explains: a layer
+    # chosen, and the drawn digit's strongest C1 unit (not the corner the inputs start at).
+    page.get_by_text("How did this unit get its value?").wait_for()
+    c1 = page.locator('[class*="st-key-fm_unit"] button').filter(has_text=re.compile("^C1$")).first
+    assert "true" in (c1.get_attribute("aria-checked"), c1.get_attribute("aria-pressed"))
+    unit = [int(page.get_by_label(label, exact=True).input_value())
+            for label in ("C1 map", "row", "col")]  # fmt: skip
+    assert unit[1:] != [0, 0], unit
     _shot(page, "inspect_draw_one")
 
     # One set of undo controls, the canvas's own: no page buttons beside them.

@@ -78,6 +78,7 @@ layer_tabs(
     x,
     result,
     f6_map=lambda: f6_map_view(model, run_id, epoch, x, digit.name, digit.test_index),
+    digit=digit.raw28,
 )
 st.caption(f"Server time for this update: {1e3 * (time.perf_counter() - started):.0f} ms.")
 play_on()  # last: while the epochs play, the next one after a moment
