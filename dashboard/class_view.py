@@ -9,7 +9,7 @@ import streamlit as st
 
 import services
 from class_data import is_teachers, sweep_rows
-from formatting import format_duration
+from formatting import format_duration, plural
 from identity import owner_name, plain
 from layout import chart
 from lenet import plots
@@ -191,13 +191,13 @@ def clear_runs(me: Participant, infos: list, teacher_ids: set[str]) -> None:
         return
     if not st.session_state.get("confirm_clear"):
         st.button(
-            f"Clear the class's {len(theirs)} student run(s)…",
+            f"Clear the class's {plural(len(theirs), 'student run')}…",
             icon=":material/delete:",
             on_click=lambda: st.session_state.update(confirm_clear=True),
         )
         return
     st.warning(
-        f"Delete {len(theirs)} student run(s) for good? Runs still training or waiting "
+        f"Delete {plural(len(theirs), 'student run')} for good? Runs still training or waiting "
         "are left alone.",
         icon=":material/delete_forever:",
     )

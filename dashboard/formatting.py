@@ -14,6 +14,7 @@ import pandas as pd
 from lenet.plots import smooth
 
 __all__ = [
+    "plural",
     "format_duration",
     "pct",
     "live_metrics",
@@ -23,6 +24,11 @@ __all__ = [
     "run_label",
     "median_duration",
 ]
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1, "run"`` -> ``"1 run"``; ``3, "run"`` -> ``"3 runs"``; ``many`` where "s" won't do."""
+    return f"{n:,} {word if n == 1 else many or word + 's'}"
 
 
 def format_duration(seconds: float | None) -> str:

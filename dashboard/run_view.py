@@ -9,7 +9,7 @@ import streamlit as st
 import services
 from board_view import keep_alive
 from coach_view import coach_notes
-from formatting import final_metrics, format_duration, live_metrics
+from formatting import final_metrics, format_duration, live_metrics, plural
 from health_view import health_chart
 from identity import owner_name, plain
 from lenet import plots
@@ -105,11 +105,11 @@ def queued_view(run_id: str, me: Participant) -> None:
     if snap["state"] != ev.QUEUED:
         st.rerun(scope="app")  # it has started: draw it as it is now
     place, wait = snap["queue_position"], snap["queue_wait_s"]
-    ahead = "next in line" if place == 1 else f"{place - 1} run(s) ahead of it"
+    ahead = "next in line" if place == 1 else f"{plural(place - 1, 'run')} ahead of it"
     paused = any(j["state"] == ev.PAUSED for j in board["jobs"])
     st.info(
         f"**Waiting in the queue**, {ahead}: it should start in about "
-        f"{format_duration(wait)} (the class shares {jm.max_jobs} training slot(s))"
+        f"{format_duration(wait)} (the class shares {plural(jm.max_jobs, 'training slot')})"
         + (", later if a paused run stays paused." if paused else "."),
         icon=":material/hourglass_top:",
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from formatting import format_duration, median_duration
+from formatting import format_duration, median_duration, plural
 from lenet.training import TYPICAL_SECONDS, lesson_of
 
 __all__ = [
@@ -53,7 +53,7 @@ def preset_duration(name: str, infos: list) -> str:
     mine = [i for i in infos if i.config and lesson_of(i.config) == name]
     seconds = median_duration(mine)
     if seconds is not None:
-        return f"about {format_duration(seconds)} here (median of {len(mine)} run(s))"
+        return f"about {format_duration(seconds)} here (median of {plural(len(mine), 'run')})"
     return f"about {format_duration(TYPICAL_SECONDS[name])} on a 2-core machine"
 
 

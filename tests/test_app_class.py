@@ -377,14 +377,14 @@ def test_a_second_start_is_queued_with_its_place(classroom):
         mine = at.session_state["run_id"]
         assert at.query_params["run"] in (mine, [mine])
         assert "**Waiting in the queue**, next in line" in texts(at)
-        assert "the class shares 1 training slot(s)" in texts(at)
+        assert "the class shares 1 training slot)" in texts(at)
         assert "later if a paused run stays paused" in texts(at)  # Bob's is held paused
         assert "Cancel this run" in buttons(at)
 
         # A second Start of the same student: the per-student limit says so.
         at.button(key="start").click().run()
         assert not at.exception
-        assert any("You already have 1 run(s) waiting or training" in w.value for w in at.warning)
+        assert any("You already have 1 run waiting or training" in w.value for w in at.warning)
         with pytest.raises(QueueFull):
             jm.start(SHORT, person(STUDENT_ID))
         assert len(jm.queue()) == 1
@@ -392,11 +392,11 @@ def test_a_second_start_is_queued_with_its_place(classroom):
         # Ann queues after; the teacher's run goes ahead of both.
         ann_run = open_page("train", participant=ANN_ID).run()
         ann_run.button(key="start").click().run()
-        assert "1 run(s) ahead of it" in texts(ann_run)
+        assert "1 run ahead of it" in texts(ann_run)
         teachers = jm.start(SHORT, teacher)
         at.run()
-        assert "**Waiting in the queue**, 1 run(s) ahead of it" in texts(at)
-        assert "2 run(s) ahead of it" in texts(ann_run.run())
+        assert "**Waiting in the queue**, 1 run ahead of it" in texts(at)
+        assert "2 runs ahead of it" in texts(ann_run.run())
         assert "Cancel this run" in buttons(ann_run)  # her own queued run: hers to cancel
 
         # The Class page shows each place; the teacher's has the queue's controls.
@@ -413,7 +413,7 @@ def test_a_second_start_is_queued_with_its_place(classroom):
         board.button(key=f"up_{anns}").click().run()
         assert not board.exception
         assert [j.owner["name"] for j in jm.queue()] == ["Teacher", "Ann", "Sam"]
-        assert "2 run(s) ahead of it" in texts(at.run())
+        assert "2 runs ahead of it" in texts(at.run())
         board.button(key=f"up_{anns}").click().run()  # the teacher's run stays first
         assert [j.owner["name"] for j in jm.queue()] == ["Teacher", "Ann", "Sam"]
 
@@ -425,7 +425,7 @@ def test_a_second_start_is_queued_with_its_place(classroom):
         assert mine not in " ".join(subheaders(at))
         assert any(teachers in h for h in subheaders(at))  # now following the teacher's
         assert any("cancelled" in t.value for t in at.toast)
-        assert "1 run(s) ahead of it" in texts(ann_run.run())  # behind the teacher's only
+        assert "1 run ahead of it" in texts(ann_run.run())  # behind the teacher's only
     finally:
         stop_everything(jm)
 
@@ -503,7 +503,7 @@ def test_the_teacher_clears_the_students_runs(classroom):
     board = open_page("class", {"teacher": TOKEN}, participant=TEACHER_ID).run()
     next(b for b in board.button if b.label.startswith("Clear the class's 2 student")).click()
     board.run()
-    assert "Delete 2 student run(s) for good?" in texts(board)
+    assert "Delete 2 student runs for good?" in texts(board)
     next(b for b in board.button if b.label == "Yes, clear them").click().run()
     assert not board.exception
     assert [i.id for i in jm.store.list()] == [kept]

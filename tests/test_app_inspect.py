@@ -207,12 +207,12 @@ def test_no_model_offers_quick_training_and_reports_a_refusal(tmp_path, use_runs
     assert not job_manager().jobs() and "quick_job" not in at.session_state
 
     def full(self, config, actor, lesson=None):
-        raise QueueFull("You already have 1 run(s) waiting or training (at most 1 each).")
+        raise QueueFull("You already have 1 run waiting or training (at most 1 each).")
 
     job_manager().set_settings(ClassSettings(), teacher)
     monkeypatch.setattr(JobManager, "start", full)
     at.button(key="fm_quick").click().run()
-    assert not at.exception and "You already have 1 run(s) waiting" in texts(at)
+    assert not at.exception and "You already have 1 run waiting" in texts(at)
 
 
 def test_quick_training_from_the_page(tmp_path, use_runs, monkeypatch):

@@ -145,7 +145,7 @@ def test_a_class_of_four_trains_in_turn(browser, start_streamlit):
         pages[ANN].get_by_text("Waiting in the queue, next in line").wait_for()
         pages[ANN].get_by_text("later if a paused run stays paused").wait_for()
         _start(pages[BOB], 6000, 1)  # other settings than Ann's: the sweep has an axis
-        pages[BOB].get_by_text("Waiting in the queue, 1 run(s) ahead of it").wait_for()
+        pages[BOB].get_by_text("Waiting in the queue, 1 run ahead of it").wait_for()
         for name in (ANN, BOB):  # exactly one (a second would fail the wait: strict)
             pages[name].get_by_role("button", name="Cancel this run").wait_for()
         wait_until(

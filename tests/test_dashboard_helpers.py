@@ -15,6 +15,7 @@ from formatting import (
     live_metrics,
     median_duration,
     pct,
+    plural,
     run_label,
     run_table,
 )
@@ -24,6 +25,12 @@ from lenet.training import LESSONS, PRESETS, TYPICAL_SECONDS, TrainConfig, lesso
 from prediction_params import PAGE_SIZES, paginate, parse_prediction_params
 from test_curves import EVENTS
 from train_form import FORM_FIELDS, LR_CHOICES, nearest_lr, preset_duration
+
+
+def test_plural_says_one_run_and_two_runs():
+    said = [plural(n, "run") for n in (0, 1, 2, 1500)]
+    assert said == ["0 runs", "1 run", "2 runs", "1,500 runs"]
+    assert [plural(n, "class", "classes") for n in (1, 2)] == ["1 class", "2 classes"]
 
 
 def test_lr_ladder_is_log_spaced_and_holds_every_preset():
@@ -101,7 +108,7 @@ def test_preset_duration_prefers_this_servers_finished_runs():
         _info("20240101-120000-000004", "finished", 99.0, seed=7),  # not the preset
     ]
     assert median_duration(infos[:3]) == 40.0 and median_duration([]) is None
-    assert preset_duration("default", infos) == "about 40 s here (median of 3 run(s))"
+    assert preset_duration("default", infos) == "about 40 s here (median of 3 runs)"
 
 
 def test_run_table_lists_every_run_with_its_hyperparameters():

@@ -13,6 +13,7 @@ from class_view import (
     settings_form,
     spotlight_control,
 )
+from formatting import plural
 from lenet.training import events as ev
 from run_view import show_refusal
 
@@ -30,9 +31,8 @@ here = {p.id for p in jm.roster.present()}
 counts = jm.counts()
 a, b, c, d = st.columns(4)
 a.metric("Here now", len(here))
-b.metric(
-    "Training", counts[ev.RUNNING], f"{jm.max_jobs} slot(s)", delta_color="off", delta_arrow="off"
-)
+slots = plural(jm.max_jobs, "slot")
+b.metric("Training", counts[ev.RUNNING], slots, delta_color="off", delta_arrow="off")
 c.metric("Waiting", counts[ev.QUEUED])
 d.metric("Runs so far", len(infos))
 show_refusal()

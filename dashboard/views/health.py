@@ -5,6 +5,7 @@ import streamlit as st
 
 import health_view
 import services
+from formatting import plural
 from layout import PAGE_WIDTH, chart
 from lenet import plots
 from lenet.analysis.health import PROBE_SIZE
@@ -68,7 +69,7 @@ left, right = st.columns(2)
 with left:
     chart(plots.health_shares_figure(records, mark=epoch, height=320), key="hl_epochs")
     probe = record["probe"]["first"]
-    st.caption(f"Epoch by epoch: {len(shown)} record(s), on the {probe} probe digits.")
+    st.caption(f"Epoch by epoch: {plural(len(shown), 'record')}, on the {probe} probe digits.")
 with right:
     if during:  # over the steps it trained, not those planned: a run that blew up fills it
         start = records[0]["shares"] if 0 in records and not curves.resumes else None

@@ -3,7 +3,7 @@
 import streamlit as st
 
 import identity
-from formatting import DURATION_HELP, run_table
+from formatting import DURATION_HELP, plural, run_table
 from lenet import plots
 from lenet.runs import MAX_TOTAL_BYTES, curves_from_events, import_run
 from lenet.serving.people import may_control
@@ -111,7 +111,8 @@ if running & set(chosen):
 if any(not may_control(me, by_id[r].owner) for r in chosen):
     st.caption("Only a run's owner and the teacher can delete it.")
 if deletable and st.session_state.get("confirm_delete") != deletable:
-    if st.button(f"Delete {len(deletable)} run(s)…", key="delete", icon=":material/delete:"):
+    label = f"Delete {plural(len(deletable), 'run')}…"
+    if st.button(label, key="delete", icon=":material/delete:"):
         st.session_state.confirm_delete = deletable
         st.rerun()
 elif deletable:

@@ -81,7 +81,8 @@ def check_start(
         _check_lesson_and_size(config, settings, lesson)
     if active_of_actor >= settings.per_student:
         raise QueueFull(
-            f"You already have {active_of_actor} run(s) waiting or training (at most "
+            f"You already have {active_of_actor} {'run' if active_of_actor == 1 else 'runs'} "
+            "waiting or training (at most "
             f"{settings.per_student} each): cancel one, or wait for it."
         )
     if queued >= settings.max_queue:
@@ -97,7 +98,8 @@ def _check_lesson_and_size(config: TrainConfig, settings: ClassSettings, lesson:
         )
     if settings.max_student_epochs and config.epochs > settings.max_student_epochs:
         raise PermissionError(
-            f"Students may train at most {settings.max_student_epochs} epoch(s); this run asks "
+            f"Students may train at most {settings.max_student_epochs} "
+            f"{'epoch' if settings.max_student_epochs == 1 else 'epochs'}; this run asks "
             f"for {config.epochs}."
         )
     images = config.train_subset or 60_000
