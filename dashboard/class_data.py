@@ -17,15 +17,15 @@ def is_teachers(owner: dict, teacher_ids: set[str]) -> bool:
 
 
 def doing(job: dict | None, info) -> str:
-    """A run's state in a few words: "waiting, 3rd in line (about 2 min)", "training, 45 %",
-    "finished, 98.9 %"."""
+    """A run's state in a few words: "waiting, #3 in line (about 2 min)", "running" (how far
+    is the progress column's), "finished, 98.90 %"."""
     if job is not None and job["state"] == ev.QUEUED:
         return (
             f"waiting, #{job['queue_position']} in line "
             f"(about {format_duration(job['queue_wait_s'])})"
         )
     if job is not None and job["state"] in ev.ACTIVE:
-        return f"{job['state']}, {job['progress']:.0%}"
+        return job["state"]
     if info is None:
         return "—"
     best = f", {info.best_test_acc:.2f} %" if info.best_test_acc is not None else ""
@@ -59,9 +59,9 @@ def class_rows(people: list, jobs: list[dict], infos: list, here: set[str]) -> l
                 "run": current.id if current else "",
                 "lesson": _lesson(current.config) if current else "",
                 "doing": doing(live.get(current.id) if current else None, current),
-                "progress": live[current.id]["progress"]
-                if current and current.id in live
-                else None,
+                "progress": 100 * live[current.id]["progress"]  # %, as the column says it
+                if current and current.id in live and live[current.id]["state"] in ev.ACTIVE
+                else None,  # nothing for a run still waiting
                 "best test %": best,
                 "runs": len(runs),
             }

@@ -10,6 +10,7 @@ other people of the class through it.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 
 import pytest
@@ -404,7 +405,8 @@ def test_a_second_start_is_queued_with_its_place(classroom):
         rows = {r["name"]: r for r in class_table(board).to_dict("records")}
         assert rows["Sam"]["doing"].startswith("waiting, #2 in line")
         assert rows["Ann"]["doing"].startswith("waiting, #3 in line")
-        assert rows["Bob"]["doing"].startswith("paused")
+        assert rows["Bob"]["doing"] == "paused"  # how far: the progress column, in %
+        assert 0 <= rows["Bob"]["progress"] <= 100 and math.isnan(rows["Sam"]["progress"])
         metrics = {m.label: m.value for m in board.metric}
         assert metrics["Waiting"] == "3" and metrics["Training"] == "1"
         assert "**#1** Teacher" in [m.value for m in board.markdown]

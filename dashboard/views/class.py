@@ -46,9 +46,13 @@ if rows:
         placeholder="–",  # a run with no score yet
         width="stretch",
         column_config={
-            "here": st.column_config.CheckboxColumn("here"),
-            "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1),
-            "best test %": st.column_config.NumberColumn(format="%.2f"),
+            "here": st.column_config.CheckboxColumn("here", width="small"),
+            "role": st.column_config.TextColumn(width="small"),
+            "progress": st.column_config.ProgressColumn(
+                "progress", min_value=0, max_value=100, format="%.0f %%", width="small"
+            ),
+            "best test %": st.column_config.NumberColumn(format="%.2f", width="small"),
+            "runs": st.column_config.NumberColumn(width="small"),
         },
     )
 else:
