@@ -202,7 +202,7 @@ def default_run(notes: list[str], epoch_key: str | None = None) -> str | None:
 def link_notes(notes: list[str]) -> None:
     """Say which parts of the page's address were ignored (``default_run``'s notes)."""
     if notes:
-        st.warning("Part of the link was not understood and is ignored: " + "; ".join(notes) + ".")
+        st.warning("Part of the link was not understood: " + "; ".join(notes) + ".")
 
 
 def pick_model(key: str):
