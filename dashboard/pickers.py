@@ -17,8 +17,8 @@ from lenet.serving import ClusterUnavailable, QueueFull
 from lenet.training import PRESETS
 from lenet.training import events as ev
 
-__all__ = ["LIVE", "checkpointed_runs", "model_picker", "default_run", "link_notes", "pick_model",
-           "play_on"]  # fmt: skip
+__all__ = ["LIVE", "run_listing", "checkpointed_runs", "model_picker", "default_run",
+           "link_notes", "pick_model", "play_on"]  # fmt: skip
 
 LIVE = "live"  # the epoch value that means "the running job's latest weights"
 VIEW_RUN, VIEW_EPOCH = "view_run", "view_epoch"  # the choice every inspection page shares
@@ -27,13 +27,24 @@ _NEXT, _OPTIONS = "_epochs_next", "_epochs_options"
 PLAY_STEP_S = 0.6  # the pause on each epoch, on top of the page's own drawing time
 
 
+def run_listing() -> tuple[dict, list]:
+    """Every run's ``RunInfo`` by id, and those of the readable runs with at least one
+    checkpoint, newest first: one pass over the store (a couple of milliseconds a run), which
+    a page's ``default_run`` and ``model_picker`` share."""
+    store = services.store()
+    infos = store.list()
+    ready = [i for i in infos if i.status != ev.CORRUPT and store.get(i.id).epochs()]
+    return {i.id: i for i in infos}, ready
+
+
 def checkpointed_runs() -> list:
     """``RunInfo`` of every readable run with at least one checkpoint, newest first."""
-    store = services.store()
-    return [i for i in store.list() if i.status != ev.CORRUPT and store.get(i.id).epochs()]
+    return run_listing()[1]
 
 
-def model_picker(key: str, allow_live: bool = True, default_run: str | None = None):
+def model_picker(
+    key: str, allow_live: bool = True, default_run: str | None = None, runs: list | None = None
+):
     """Sidebar choice of run and epoch: (model, run_id, epoch), ``epoch`` an int or ``LIVE``.
 
     The run and the epoch are one choice shared by every inspection page (kept in the session
@@ -42,10 +53,11 @@ def model_picker(key: str, allow_live: bool = True, default_run: str | None = No
     run trains, and a play button that replays the page's view over the epochs (``play_on``).
 
     None when no run has a checkpoint yet, or (after a message) when the chosen one can't be
-    shown. Runs without a checkpoint are not offered.
+    shown. Runs without a checkpoint are not offered. ``runs``: ``run_listing()``'s
+    checkpointed ones, when the page has listed them already.
     """
     store = services.store()
-    runs = checkpointed_runs()
+    runs = checkpointed_runs() if runs is None else runs
     if not runs:
         return None
     ids = [i.id for i in runs]
@@ -158,22 +170,25 @@ def play_on() -> None:
     st.rerun()
 
 
-def default_run(notes: list[str], epoch_key: str | None = None) -> str | None:
+def default_run(
+    notes: list[str], epoch_key: str | None = None, listing: tuple | None = None
+) -> str | None:
     """The run a page opens on: ``?run=<id>`` when it has a checkpoint, else the one the other
     inspection pages show, else the one the Train page showed last, else this participant's
     newest finished one, else anyone's newest finished one.
 
     A ``?run=`` that is unknown or not yet checkpointed adds a note to ``notes`` and is ignored.
     With ``epoch_key`` (the picker's epoch widget key), a valid ``?epoch=`` of that run
-    preselects the epoch on the first visit.
+    preselects the epoch on the first visit. ``listing``: ``run_listing()``, when the page
+    has it already.
     """
-    store = services.store()
-    infos = {i.id: i for i in store.list()}
+    infos, ready = listing or run_listing()
+    checkpointed = {i.id for i in ready}
     wanted = st.query_params.get("run")
     if wanted is not None:
         if wanted not in infos or infos[wanted].status == ev.CORRUPT:
             notes.append(f"ignored run={wanted}: there is no readable run with that id")
-        elif not store.get(wanted).epochs():
+        elif wanted not in checkpointed:
             notes.append(
                 f"run {wanted} has no checkpoint yet (its first epoch is still "
                 "training); showing another run"
@@ -181,7 +196,7 @@ def default_run(notes: list[str], epoch_key: str | None = None) -> str | None:
         else:
             epoch = st.query_params.get("epoch")
             if epoch_key and epoch_key not in st.session_state and epoch is not None:
-                if epoch.isdigit() and int(epoch) in store.get(wanted).epochs():
+                if epoch.isdigit() and int(epoch) in services.store().get(wanted).epochs():
                     st.session_state[epoch_key] = int(epoch)
                 else:
                     notes.append(f"ignored epoch={epoch}: run {wanted} has no checkpoint for it")
@@ -189,12 +204,10 @@ def default_run(notes: list[str], epoch_key: str | None = None) -> str | None:
     # the run another inspection page shows, else the one the Train page showed last
     # ("run_id": run_view.watch_run)
     for seen in (st.session_state.get(VIEW_RUN), st.session_state.get("run_id")):
-        if seen in infos and infos[seen].status != ev.CORRUPT and store.get(seen).epochs():
+        if seen in checkpointed:
             return seen
     person = identity.me()
-    finished = [
-        i for i in infos.values() if i.status == ev.FINISHED and store.get(i.id).epochs()
-    ]  # newest first, as list() gives them
+    finished = [i for i in ready if i.status == ev.FINISHED]  # newest first
     mine = [i for i in finished if person is not None and i.owner.get("id") == person.id]
     return (mine or finished)[0].id if finished else None
 
@@ -214,9 +227,11 @@ def pick_model(key: str):
     quick = job is not None and services.job_manager().has(job)
     if quick:
         _quick_progress(job)
-    if checkpointed_runs() or quick:  # a quick job's first checkpoint is on the way
+    listing = run_listing()
+    if listing[1] or quick:  # a quick job's first checkpoint is on the way
         notes: list[str] = []
-        picked = model_picker(key, default_run=default_run(notes, f"{key}_epoch"))
+        first = default_run(notes, f"{key}_epoch", listing)
+        picked = model_picker(key, default_run=first, runs=listing[1])
         link_notes(notes)
         return picked
     st.info(

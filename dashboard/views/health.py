@@ -12,7 +12,7 @@ from lenet.analysis.health import PROBE_SIZE
 from lenet.runs import curves_from_events
 from lenet.training.events import end_state
 from navigation import link
-from pickers import default_run, link_notes, model_picker, play_on
+from pickers import default_run, link_notes, model_picker, play_on, run_listing
 
 st.title("Health: are the units still learning?")
 st.caption(
@@ -23,7 +23,9 @@ st.caption(
 if not services.require_data():
     st.stop()
 notes = []
-picked = model_picker("hl", allow_live=False, default_run=default_run(notes, "hl_epoch"))
+listing = run_listing()  # once for both
+first = default_run(notes, "hl_epoch", listing)
+picked = model_picker("hl", allow_live=False, default_run=first, runs=listing[1])
 if picked is None:
     st.info("No trained model yet: train one on the Train page, and its health appears here.")
     link("train", "Go to Train")

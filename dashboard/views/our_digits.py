@@ -13,7 +13,7 @@ from lenet.analysis.predictions import predict
 from lenet.data import MAX_PER_STUDENT
 from lenet.models import normalization_of
 from navigation import link
-from pickers import default_run, model_picker, play_on
+from pickers import default_run, model_picker, play_on, run_listing
 
 st.title("Our digits: does it read our handwriting?")
 st.caption(
@@ -48,7 +48,9 @@ counts = " · ".join(f"{c}: {sum(d.label == c for d in every)}" for c in range(1
 st.caption(f"Per class: {counts}. Click a digit to see it larger (and delete it, if it is yours).")
 
 network = None
-picked_model = model_picker("our", allow_live=False, default_run=default_run([]))
+listing = run_listing()  # once for both
+first = default_run([], listing=listing)
+picked_model = model_picker("our", allow_live=False, default_run=first, runs=listing[1])
 if picked_model is not None:
     network, run_id, epoch = picked_model
 

@@ -9,7 +9,7 @@ from lenet.analysis.metrics import confusion_matrix, per_class_accuracy
 from lenet.analysis.predictions import filter_predictions, prediction_summary, with_history
 from lenet.models import normalization_of
 from navigation import link
-from pickers import default_run, link_notes, model_picker, play_on
+from pickers import default_run, link_notes, model_picker, play_on, run_listing
 from prediction_params import SORT_LABELS, paginate, parse_prediction_params
 from prediction_view import (
     clicked,
@@ -41,7 +41,9 @@ if "pred_cell" not in st.session_state:  # a shared link: checked once, before w
         pred_url_page=url.get("page"),
         nonce=0,
     )
-picked = model_picker("pred", allow_live=False, default_run=default_run(notes, "pred_epoch"))
+listing = run_listing()  # once for both
+first = default_run(notes, "pred_epoch", listing)
+picked = model_picker("pred", allow_live=False, default_run=first, runs=listing[1])
 if picked is None:
     st.info(
         "No trained model yet: train one on the Train page, and its 10,000 test predictions "
